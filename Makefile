@@ -1,0 +1,38 @@
+# rowforge developer commands. `make test` and `make demo` work on a fresh clone: both install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test lint diagrams check-diagrams bench demo clean
+
+install: $(STAMP)
+
+# Re-install only when the project's metadata changed; the editable install picks up code edits.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+diagrams: install
+	$(PY) -m rowforge.statemachine.diagrams
+
+check-diagrams: install
+	$(PY) -m rowforge.statemachine.diagrams --check
+
+bench: install
+	$(PY) benchmarks/transitions_bench.py
+
+demo: install
+	$(PY) -m rowforge.cli demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,31 @@
+"""The `rowforge` command line. Commands arrive with the parts they drive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="rowforge: synthetic datasets on an explicit state-machine scheduler.")
+
+
+@app.command()
+def diagrams(
+    output: Path | None = typer.Argument(None, help="Where to write; default docs/state-machines.md."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when the file differs from specs/."),
+) -> None:
+    """Generate the state-machine diagrams and tables from specs/."""
+    from rowforge.statemachine import diagrams as generator
+
+    args = (["--check"] if check else []) + ([str(output)] if output else [])
+    raise typer.Exit(generator.main(args))
+
+
+@app.command()
+def demo() -> None:
+    """Run the main job on the built-in mock model."""
+    typer.echo("rowforge: the generation engine is not built yet (issue 3); nothing to demo.")
+
+
+if __name__ == "__main__":
+    app()

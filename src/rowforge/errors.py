@@ -1,0 +1,68 @@
+"""One error hierarchy for rowforge; every message names what failed and where.
+
+`RowforgeError` is the root a user catches. The state-machine errors (`SpecError`,
+`GuardRejected`, `IllegalTransition`, `ReplayError`) signal a broken spec or a bug in rowforge:
+a user should never see the latter two from a correct engine.
+"""
+
+from __future__ import annotations
+
+
+class RowforgeError(Exception):
+    """Root of every error rowforge raises on purpose."""
+
+
+class ConfigError(RowforgeError):
+    """Bad user input: cycles, unknown references, duplicate names, invalid values."""
+
+
+class DatasetGenerationError(RowforgeError):
+    """The run failed; the message names the row group, step or processor and the cause."""
+
+
+class DatasetProcessingError(DatasetGenerationError):
+    """A processor or batch step broke its contract, e.g. changed a row group's row count."""
+
+
+class PartialDatasetError(RowforgeError):
+    """Fewer records than the target were written and the user asked for that to raise."""
+
+
+class SpecError(RowforgeError):
+    """A state-machine spec in `specs/` is invalid; the message names the file and the entry."""
+
+
+class TransitionError(RowforgeError):
+    """A machine refused a trigger; carries where and why so a log line is self-explanatory."""
+
+    def __init__(self, machine: str, ident: object, trigger: str, state: str, reason: str) -> None:
+        self.machine = machine
+        self.ident = ident
+        self.trigger = trigger
+        self.state = state
+        super().__init__(f"{machine} {ident!r}: trigger {trigger!r} in state {state!r}: {reason}")
+
+
+class IllegalTransition(TransitionError):
+    """The trigger is not a transition out of the current state (INV-1). State is unchanged."""
+
+    def __init__(self, machine: str, ident: object, trigger: str, state: str) -> None:
+        super().__init__(machine, ident, trigger, state, "no such transition in the spec")
+
+
+class GuardRejected(TransitionError):
+    """A guard refused the transition; names the guard. State is unchanged."""
+
+    def __init__(
+        self, machine: str, ident: object, trigger: str, state: str, guard: str, expected: bool
+    ) -> None:
+        self.guard = guard
+        self.expected = expected
+        wanted = "true" if expected else "false"
+        super().__init__(
+            machine, ident, trigger, state, f"guard {guard!r} must be {wanted} but was not"
+        )
+
+
+class ReplayError(RowforgeError):
+    """An event log contains a state change the specs do not allow (INV-1)."""

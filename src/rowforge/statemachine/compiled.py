@@ -1,0 +1,108 @@
+"""The compiled transition table: the reference machine flattened for the hot per-task path.
+
+Theory of operation
+-------------------
+A run creates 10^5 to 10^6 workers and cells. Registering each with a `transitions.Machine`
+(and triggering through its callback machinery) costs tens of microseconds; this module reads the
+reference machine once and produces a `TransitionTable`: for each (source, trigger), the dest and
+the ordered guard checks (name, expected verdict). `CompiledMachine` binds a table to guard
+implementations and fires transitions with two dict lookups and the guard calls.
+
+The table is derived *from the `transitions.Machine`*, not re-read from YAML, so the two cannot
+disagree about which edges exist; the differential test in `tests/statemachine` drives both with
+the same random triggers and guard outcomes and requires identical states and errors.
+
+Semantics (identical to `ReferenceMachine.fire`): an unknown or illegal trigger raises
+`IllegalTransition`; the first guard whose verdict differs from what the edge needs raises
+`GuardRejected`; in both cases the subject's state is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import transitions
+
+from rowforge.errors import GuardRejected, IllegalTransition, SpecError
+from rowforge.statemachine.events import EventLog
+from rowforge.statemachine.guards import Guard, Guards, Subject, check_guards_implemented
+from rowforge.statemachine.reference import GuardCheck, build_reference_machine
+from rowforge.statemachine.spec import MachineSpec
+
+
+@attrs.frozen
+class CompiledEdge:
+    """Where a trigger leads from one state, and the guards it must pass, in order."""
+
+    dest: str
+    checks: tuple[tuple[str, bool], ...]
+
+
+@attrs.frozen
+class TransitionTable:
+    """source -> trigger -> edge, for one machine."""
+
+    machine: str
+    edges: Mapping[str, Mapping[str, CompiledEdge]]
+
+
+def compile_table(name: str, machine: transitions.Machine) -> TransitionTable:
+    """Flatten a reference `transitions.Machine` into a `TransitionTable`."""
+    edges: dict[str, dict[str, CompiledEdge]] = {state: {} for state in machine.states}
+    for trigger, event in machine.events.items():
+        for source, candidates in event.transitions.items():
+            if len(candidates) != 1:
+                raise SpecError(f"{name}: {len(candidates)} transitions for {trigger!r} from {source!r}")
+            (transition,) = candidates
+            checks = []
+            for condition in transition.conditions:
+                check = condition.func
+                if not isinstance(check, GuardCheck) or check.expected is not condition.target:
+                    raise SpecError(f"{name}: condition {check!r} of {trigger!r} is not a guard check")
+                checks.append((check.name, check.expected))
+            edges[source][trigger] = CompiledEdge(transition.dest, tuple(checks))
+    return TransitionTable(name, edges)
+
+
+def compile_spec(spec: MachineSpec) -> TransitionTable:
+    """Build the reference machine for `spec` and compile it."""
+    return compile_table(spec.name, build_reference_machine(spec))
+
+
+_BoundEdge = tuple[str, tuple[tuple[Guard, str, bool], ...]]
+
+
+class CompiledMachine:
+    """Fires transitions on many lightweight subjects from a table bound to guard functions."""
+
+    __slots__ = ("_edges", "_log", "name")
+
+    def __init__(self, table: TransitionTable, guards: Guards, log: EventLog | None = None) -> None:
+        used = (g for by in table.edges.values() for e in by.values() for g, _ in e.checks)
+        check_guards_implemented(table.machine, used, guards)
+        self.name = table.machine
+        self._log = log
+        self._edges: dict[str, dict[str, _BoundEdge]] = {
+            source: {
+                trigger: (edge.dest, tuple((guards[g], g, want) for g, want in edge.checks))
+                for trigger, edge in by_trigger.items()
+            }
+            for source, by_trigger in table.edges.items()
+        }
+
+    def fire(self, subject: Subject, trigger: str, details: Mapping[str, Any] | None = None) -> str:
+        """Take transition `trigger` or raise `IllegalTransition`/`GuardRejected`; return the dest."""
+        source = subject.state
+        try:
+            dest, checks = self._edges[source][trigger]
+        except KeyError:
+            raise IllegalTransition(self.name, subject.ident, trigger, source) from None
+        for guard, guard_name, expected in checks:
+            if bool(guard(subject)) is not expected:
+                raise GuardRejected(self.name, subject.ident, trigger, source, guard_name, expected)
+        subject.state = dest
+        if self._log is not None:
+            self._log.record(self.name, subject.ident, trigger, source, dest, details)
+        return dest
