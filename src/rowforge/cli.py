@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,8 +12,12 @@ app = typer.Typer(help="rowforge: synthetic datasets on an explicit state-machin
 
 @app.command()
 def diagrams(
-    output: Path | None = typer.Argument(None, help="Where to write; default docs/state-machines.md."),
-    check: bool = typer.Option(False, "--check", help="Exit 1 when the file differs from specs/."),
+    output: Annotated[
+        Path | None, typer.Argument(help="Where to write; default docs/state-machines.md.")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the file differs from specs/.")
+    ] = False,
 ) -> None:
     """Generate the state-machine diagrams and tables from specs/."""
     from rowforge.statemachine import diagrams as generator

@@ -54,14 +54,20 @@ def compile_table(name: str, machine: transitions.Machine) -> TransitionTable:
     for trigger, event in machine.events.items():
         for source, candidates in event.transitions.items():
             if len(candidates) != 1:
-                raise SpecError(f"{name}: {len(candidates)} transitions for {trigger!r} from {source!r}")
+                raise SpecError(
+                    f"{name}: {len(candidates)} transitions for {trigger!r} from {source!r}"
+                )
             (transition,) = candidates
             checks = []
             for condition in transition.conditions:
                 check = condition.func
                 if not isinstance(check, GuardCheck) or check.expected is not condition.target:
-                    raise SpecError(f"{name}: condition {check!r} of {trigger!r} is not a guard check")
+                    raise SpecError(
+                        f"{name}: condition {check!r} of {trigger!r} is not a guard check"
+                    )
                 checks.append((check.name, check.expected))
+            if transition.dest is None:
+                raise SpecError(f"{name}: internal transition {trigger!r} has no dest")
             edges[source][trigger] = CompiledEdge(transition.dest, tuple(checks))
     return TransitionTable(name, edges)
 
@@ -93,7 +99,7 @@ class CompiledMachine:
         }
 
     def fire(self, subject: Subject, trigger: str, details: Mapping[str, Any] | None = None) -> str:
-        """Take transition `trigger` or raise `IllegalTransition`/`GuardRejected`; return the dest."""
+        """Take transition `trigger` and return the dest, or raise and change nothing."""
         source = subject.state
         try:
             dest, checks = self._edges[source][trigger]

@@ -246,9 +246,7 @@ def _check_references(spec: MachineSpec, states: set[str], guards: set[str]) -> 
                 raise SpecError(f"{where}: unknown state {end!r}")
         for guard in transition.conditions + transition.unless:
             if guard not in guards:
-                raise SpecError(
-                    f"{where}: unknown guard {guard!r} (declared guards: {declared})"
-                )
+                raise SpecError(f"{where}: unknown guard {guard!r} (declared guards: {declared})")
 
 
 def _check_unique_triggers(spec: MachineSpec) -> None:
