@@ -66,3 +66,18 @@ class GuardRejected(TransitionError):
 
 class ReplayError(RowforgeError):
     """An event log contains a state change the specs do not allow (INV-1)."""
+
+
+class RetryableError(RowforgeError):
+    """Raised by a step (or a model client) for a failure worth retrying: timeout, 5xx, connection.
+
+    `retry_after` (seconds), when the provider sent one, overrides the backoff for the next attempt.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitError(RetryableError):
+    """The provider asked us to slow down (HTTP 429). Retried with pacing; never a failure."""

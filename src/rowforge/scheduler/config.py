@@ -1,0 +1,89 @@
+"""`RunConfig`: every knob of the engine, with defaults a first run can live with.
+
+All values are validated on construction; a bad value raises `ConfigError` naming the field, so
+a typo in an embedding application fails before any model is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from rowforge.errors import ConfigError
+
+Engine = Literal["auto", "async", "sync"]
+OnPartial = Literal["warn", "raise"]
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"RunConfig.{attribute.name} must be positive, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"RunConfig.{attribute.name} must be >= 0, got {value!r}")
+
+
+def _rate(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 < value <= 1:
+        raise ConfigError(f"RunConfig.{attribute.name} must be in (0, 1], got {value!r}")
+
+
+def _choice(*allowed: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in allowed:
+            raise ConfigError(f"RunConfig.{attribute.name} must be one of {allowed}, got {value!r}")
+
+    return check
+
+
+def _caps(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
+    for key, cap in value.items():
+        if not isinstance(cap, int) or cap < 1:
+            raise ConfigError(f"RunConfig.{attribute.name}[{key!r}] must be an int >= 1, got {cap!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """How a run executes (not what it generates).
+
+    Concurrency: `max_in_flight` bounds all running tasks; `max_parallel_requests` bounds the
+    tasks of one resource (model alias), falling back to `default_max_parallel_requests`;
+    `max_concurrent_row_groups` bounds open row groups (and so memory). Failure handling:
+    `max_retries` attempts after the first for retryable errors; rate limits retry with pacing up
+    to `max_rate_limit_retries` without counting as failures. Early shutdown trips when, over the
+    last `early_shutdown_window` finished tasks, the failure rate reaches
+    `early_shutdown_error_rate`.
+    """
+
+    buffer_size: int = attrs.field(default=1000, validator=_positive)
+    max_in_flight: int = attrs.field(default=256, validator=_positive)
+    max_parallel_requests: Mapping[str, int] = attrs.field(factory=dict, validator=_caps)
+    default_max_parallel_requests: int = attrs.field(default=32, validator=_positive)
+    max_concurrent_row_groups: int = attrs.field(default=2, validator=_positive)
+    max_retries: int = attrs.field(default=3, validator=_non_negative)
+    max_rate_limit_retries: int = attrs.field(default=50, validator=_non_negative)
+    retry_backoff_s: float = attrs.field(default=0.5, validator=_non_negative)
+    retry_backoff_max_s: float = attrs.field(default=30.0, validator=_non_negative)
+    task_timeout_s: float | None = attrs.field(default=None)
+    early_shutdown_window: int = attrs.field(default=50, validator=_positive)
+    early_shutdown_error_rate: float = attrs.field(default=0.5, validator=_rate)
+    disable_early_shutdown: bool = False
+    on_partial: OnPartial = attrs.field(default="warn", validator=_choice("warn", "raise"))
+    stall_warning_s: float = attrs.field(default=30.0, validator=_positive)
+    engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))
+    trace: bool = False
+    seed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.task_timeout_s is not None and not self.task_timeout_s > 0:
+            raise ConfigError(f"RunConfig.task_timeout_s must be positive, got {self.task_timeout_s!r}")
+
+    def cap_for(self, resource: str | None) -> int | None:
+        """The per-resource cap for `resource`, or None for steps that use no resource."""
+        if resource is None:
+            return None
+        return self.max_parallel_requests.get(resource, self.default_max_parallel_requests)
