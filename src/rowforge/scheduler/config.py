@@ -43,7 +43,9 @@ def _choice(*allowed: str) -> Any:
 def _caps(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
     for key, cap in value.items():
         if not isinstance(cap, int) or cap < 1:
-            raise ConfigError(f"RunConfig.{attribute.name}[{key!r}] must be an int >= 1, got {cap!r}")
+            raise ConfigError(
+                f"RunConfig.{attribute.name}[{key!r}] must be an int >= 1, got {cap!r}"
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +82,9 @@ class RunConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.task_timeout_s is not None and not self.task_timeout_s > 0:
-            raise ConfigError(f"RunConfig.task_timeout_s must be positive, got {self.task_timeout_s!r}")
+            raise ConfigError(
+                f"RunConfig.task_timeout_s must be positive, got {self.task_timeout_s!r}"
+            )
 
     def cap_for(self, resource: str | None) -> int | None:
         """The per-resource cap for `resource`, or None for steps that use no resource."""

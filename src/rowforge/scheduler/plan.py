@@ -57,7 +57,9 @@ class Step:
         if not self.name or not isinstance(self.name, str):
             raise ConfigError(f"step name must be a non-empty string, got {self.name!r}")
         if self.kind not in ("batch", "cell"):
-            raise ConfigError(f"step {self.name!r}: kind must be 'batch' or 'cell', got {self.kind!r}")
+            raise ConfigError(
+                f"step {self.name!r}: kind must be 'batch' or 'cell', got {self.kind!r}"
+            )
         if self.allow_resize and self.kind != "batch":
             raise ConfigError(f"step {self.name!r}: allow_resize needs kind='batch'")
         if not callable(self.fn):

@@ -17,8 +17,10 @@ from rowforge.errors import SpecError
 class Subject(Protocol):
     """An object a machine tracks: it carries its own `state`, written only by a machine."""
 
-    ident: Hashable
     state: str
+
+    @property
+    def ident(self) -> Hashable: ...
 
 
 Guard = Callable[[Any], bool]

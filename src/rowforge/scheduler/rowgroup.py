@@ -1,0 +1,229 @@
+"""A row group's buffer: values, cells, row readiness and drops.
+
+Theory of operation
+-------------------
+A `RowGroup` holds `expected_rows` rows and, per step, a value and a `Cell` per row. For every
+step and row it keeps `waiting[step][row]`, the number of the step's direct dependencies not yet
+generated for that row. Generating a cell decrements the counters of its downstream steps; a
+cell step whose counter reaches zero is *ready for that row* (INV-9: rows advance independently,
+not column by column). A batch step is ready when no surviving row still waits for it
+(`batch_outstanding[step] == 0`).
+
+Dropping a row skips its unfinished cells exactly once (through the ledger) and releases any batch
+step that was only waiting for that row. The buffer never decides *when* things happen: the
+dispatcher (async) or the sync engine calls these methods and drives the machines.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from rowforge.scheduler.ledger import Ledger
+from rowforge.scheduler.plan import Plan, RowGroupPlan
+from rowforge.scheduler.subjects import Cell, Worker
+
+Ready = tuple[str, int | None]  # (step, row) for a cell step; (step, None) for a batch step
+
+
+class RowGroup:
+    """Mutable state of one open row group; owned by one engine."""
+
+    def __init__(self, layout: RowGroupPlan, plan: Plan, ledger: Ledger) -> None:
+        self.ident = layout.index
+        self.state = "pending"
+        self.layout = layout
+        self.start = layout.start
+        self._plan = plan
+        self._ledger = ledger
+        size = layout.size
+        self.expected_rows = size
+        self.num_rows = size
+        self.values: dict[str, list[Any]] = {s.name: [None] * size for s in plan.steps}
+        self.cells: dict[str, list[Cell]] = {
+            s.name: [Cell(layout.index, row, s.name) for row in range(size)] for s in plan.steps
+        }
+        self.waiting: dict[str, list[int]] = {
+            s.name: [len(s.depends_on)] * size for s in plan.steps
+        }
+        self.batch_outstanding: dict[str, int] = {
+            s.name: (size if s.depends_on else 0) for s in plan.steps if s.kind == "batch"
+        }
+        self.batch_started: set[str] = set()
+        self.seeds_remaining = len(plan.seed_steps)
+        self.row_missing = [len(plan.steps)] * size
+        self.incomplete_rows = size
+        self.dropped = [False] * size
+        self.surviving_rows = size
+        self.drop_reasons: Counter[str] = Counter()
+        self.live_workers: set[Worker] = set()
+        self.rows_written = 0
+        self.fatal: BaseException | None = None
+        self.cell_delta = 0  # cells added (or removed) by an allow_resize step, sync engine only
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def record_index(self, row: int) -> int:
+        return self.start + row
+
+    def surviving(self) -> Iterator[int]:
+        return (row for row in range(self.num_rows) if not self.dropped[row])
+
+    def upstream_values(self, step: str, row: int) -> dict[str, Any]:
+        """What a cell step sees: its row's transitive upstream values."""
+        return {name: self.values[name][row] for name in self._plan.upstream[step]}
+
+    def batch_input(self, step: str, rows: Sequence[int]) -> pd.DataFrame:
+        """What a batch step sees: `rows`, upstream columns, indexed by record index."""
+        columns = {name: [self.values[name][r] for r in rows] for name in self._plan.upstream[step]}
+        return pd.DataFrame(columns, index=pd.Index([self.record_index(r) for r in rows]))
+
+    def frame(self) -> pd.DataFrame:
+        """The surviving rows with every column, indexed by record index (for the sink)."""
+        rows = list(self.surviving())
+        columns = {name: [self.values[name][r] for r in rows] for name in self._plan.columns}
+        index = pd.Index([self.record_index(r) for r in rows], name="record_index")
+        return pd.DataFrame(columns, index=index)
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def generate(self, step: str, row: int, value: Any) -> list[Ready]:
+        """Store a value, settle its cell, and return what became ready because of it."""
+        self.values[step][row] = value
+        self._ledger.settle(self.cells[step][row], "generate")
+        self.row_missing[row] -= 1
+        if self.row_missing[row] == 0:
+            self.incomplete_rows -= 1
+        ready: list[Ready] = []
+        for downstream in self._plan.downstream[step]:
+            waiting = self.waiting[downstream]
+            waiting[row] -= 1
+            if waiting[row] == 0:
+                self._became_ready(downstream, row, ready)
+        return ready
+
+    def generate_batch(self, step: str, rows: Sequence[int], values: Sequence[Any]) -> list[Ready]:
+        """Store one value per input row; rows dropped meanwhile keep their skipped cell."""
+        ready: list[Ready] = []
+        cells = self.cells[step]
+        for row, value in zip(rows, values, strict=True):
+            if cells[row].state == "running":
+                ready.extend(self.generate(step, row, value))
+        return ready
+
+    def _became_ready(self, step: str, row: int, ready: list[Ready]) -> None:
+        if step in self.batch_outstanding:
+            self.batch_outstanding[step] -= 1
+            if self.batch_outstanding[step] == 0 and self.surviving_rows:
+                ready.append((step, None))
+        else:
+            ready.append((step, row))
+
+    def ready_cells(self) -> list[Ready]:
+        """Everything ready right now that has not started (used when seeding ends)."""
+        ready: list[Ready] = []
+        for step in self._plan.steps:
+            if step.kind == "batch":
+                if (
+                    step.name not in self.batch_started
+                    and self.batch_outstanding[step.name] == 0
+                    and step.name not in self._plan.seed_steps
+                ):
+                    ready.append((step.name, None))
+                continue
+            waiting, cells = self.waiting[step.name], self.cells[step.name]
+            for row in self.surviving():
+                if waiting[row] == 0 and cells[row].state == "pending":
+                    ready.append((step.name, row))
+        return ready
+
+    # -- drops -----------------------------------------------------------------------------
+
+    def drop_row(self, row: int, reason: str, failed_step: str | None = None) -> list[Ready]:
+        """Drop one row: its failed cell fails, every other unfinished cell is skipped once.
+
+        Returns batch steps that became ready because they were only waiting for this row.
+        Live workers of the row are the caller's to cancel.
+        """
+        if self.dropped[row]:
+            return []
+        self.dropped[row] = True
+        self.surviving_rows -= 1
+        self.drop_reasons[reason] += 1
+        if self.row_missing[row] > 0:
+            self.incomplete_rows -= 1
+        ready: list[Ready] = []
+        for step in self._plan.steps:
+            cell = self.cells[step.name][row]
+            if cell.state in ("pending", "running"):
+                self._ledger.settle(cell, "fail" if step.name == failed_step else "skip")
+            if (
+                step.name in self.batch_outstanding
+                and step.name not in self.batch_started
+                and self.waiting[step.name][row] > 0
+            ):
+                self.batch_outstanding[step.name] -= 1
+                if self.batch_outstanding[step.name] == 0 and self.surviving_rows:
+                    ready.append((step.name, None))
+        return ready
+
+    def drop_all(self, reason: str, failed_step: str | None = None) -> None:
+        """Drop every surviving row (a seed or batch step failed, or nothing can be salvaged)."""
+        for row in list(self.surviving()):
+            self.drop_row(row, reason, failed_step)
+
+    def drop_incomplete(self, reason: str) -> None:
+        """Early-shutdown salvage: keep complete rows, drop the rest."""
+        for row in list(self.surviving()):
+            if self.row_missing[row] > 0:
+                self.drop_row(row, reason)
+
+    # -- resize (sync engine only) -----------------------------------------------------------
+
+    def resize(self, step: str, frame: pd.DataFrame, done: Sequence[str]) -> None:
+        """Replace the surviving rows by `frame`, the output of an `allow_resize` batch step.
+
+        Only the sync engine calls this (INV-5 forbids resizing in the async engine). `done` are
+        the steps already generated; `frame` must carry their columns and `step`'s. The new rows'
+        cells for those steps are created generated (a construction, not a transition: they were
+        produced by the resizing step) and the ledger is adjusted by the difference in rows, so
+        accounting stays exact; `cell_delta` records how many cells the resize added.
+        """
+        from rowforge.errors import DatasetProcessingError
+
+        produced = [*done, step]
+        missing = [name for name in produced if name not in frame.columns]
+        if missing:
+            raise DatasetProcessingError(
+                f"allow_resize step {step!r} in row group {self.ident} returned a DataFrame "
+                f"without columns {missing}"
+            )
+        old = list(self.surviving())
+        for row in old:
+            self._ledger.settle(self.cells[step][row], "generate")
+        new = len(frame)
+        for name in produced:
+            self._ledger.generated[name] += new - len(old)
+        steps = self._plan.steps
+        self.cell_delta += (new - len(old)) * len(steps)
+        for s in steps:
+            if s.name in produced:
+                self.values[s.name] = list(frame[s.name])
+                cells = [Cell(self.ident, row, s.name) for row in range(new)]
+                for cell in cells:
+                    cell.state, cell.counted = "generated", True
+                self.cells[s.name] = cells
+            else:
+                self.values[s.name] = [None] * new
+                self.cells[s.name] = [Cell(self.ident, row, s.name) for row in range(new)]
+                ready_deps = sum(1 for d in s.depends_on if d in produced)
+                self.waiting[s.name] = [len(s.depends_on) - ready_deps] * new
+        self.num_rows = self.expected_rows = new
+        self.dropped = [False] * new
+        self.surviving_rows = new
+        remaining = len(steps) - len(produced)
+        self.row_missing = [remaining] * new
+        self.incomplete_rows = new if remaining else 0

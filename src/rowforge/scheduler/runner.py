@@ -1,0 +1,190 @@
+"""Running a plan: choose the engine for this run, execute it, report the outcome loudly.
+
+`run_steps_async` is the one run path shared by build and preview (the caller picks the sink).
+It returns a `RunResult` for `completed` and `partial` runs and raises for the rest:
+
+- `failed`: `DatasetGenerationError` (or its `DatasetProcessingError`) naming what failed and
+  where, with the original exception chained; the result is attached as `error.result`;
+- `partial`: a WARNING naming target, actual, dropped and the reasons; with
+  `on_partial="raise"`, `PartialDatasetError` after everything produced was written;
+- `cancelled`: `CancelledError` propagates after every worker was awaited.
+
+Engine choice is per run (INV-5): `engine="auto"` picks the sync engine only when a step has
+`allow_resize`, with a `DeprecationWarning` pointing at the caller's line; no global state changes,
+so two runs in one process never influence each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from rowforge.errors import ConfigError, DatasetGenerationError, PartialDatasetError
+from rowforge.scheduler.config import RunConfig
+from rowforge.scheduler.core import EngineCore
+from rowforge.scheduler.dispatcher import AsyncEngine
+from rowforge.scheduler.outcome import RunResult
+from rowforge.scheduler.plan import Plan, Step, build_plan
+from rowforge.scheduler.sync_engine import SyncEngine
+from rowforge.statemachine import EventLog
+from rowforge.storage.sinks import MemorySink, Sink
+
+log = logging.getLogger("rowforge")
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def choose_engine(plan: Plan, config: RunConfig) -> type[EngineCore]:
+    """The engine class for this run only."""
+    if config.engine == "sync":
+        return SyncEngine
+    resizing = [step.name for step in plan.steps if step.allow_resize]
+    if config.engine == "async":
+        if resizing:
+            raise ConfigError(
+                f"steps {resizing} have allow_resize, which the async engine cannot run "
+                "(INV-5); use engine='sync' or engine='auto'"
+            )
+        return AsyncEngine
+    if resizing:
+        warnings.warn(
+            f"steps {resizing} use allow_resize: this run uses the sync engine. allow_resize is "
+            "deprecated; return one value per row instead",
+            DeprecationWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        return SyncEngine
+    return AsyncEngine
+
+
+def _caller_stacklevel() -> int:
+    """Stack level of the first frame outside the rowforge package (the user's line)."""
+    import sys
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+async def run_steps_async(
+    steps: Sequence[Step],
+    num_records: int,
+    *,
+    config: RunConfig | None = None,
+    sink: Sink | None = None,
+) -> RunResult:
+    """Generate `num_records` records from `steps` into `sink` (memory by default).
+
+    Returns only after every worker and write has finished (INV-2). See the module docstring
+    for what is raised when.
+    """
+    config = config or RunConfig()
+    plan = build_plan(steps, num_records, config.buffer_size)
+    engine_class = choose_engine(plan, config)
+    sink = sink if sink is not None else MemorySink()
+    events = EventLog()
+    engine = engine_class(plan, config, sink, events)
+    await engine.execute()  # type: ignore[attr-defined]
+    result = summarise(engine, sink)
+    _report(result, engine.first_error, config)
+    return result
+
+
+def run_steps(
+    steps: Sequence[Step],
+    num_records: int,
+    *,
+    config: RunConfig | None = None,
+    sink: Sink | None = None,
+) -> RunResult:
+    """Blocking form of `run_steps_async`; call it where no event loop is running."""
+    if _loop_is_running():
+        raise RuntimeError(
+            "run_steps() was called inside a running event loop; await run_steps_async"
+        )
+    return asyncio.run(run_steps_async(steps, num_records, config=config, sink=sink))
+
+
+def _loop_is_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def summarise(engine: EngineCore, sink: Sink) -> RunResult:
+    """Freeze what an engine recorded into a `RunResult`."""
+    plan = engine.plan
+    columns = plan.columns
+    ledger = engine.ledger
+    total_per_column = plan.num_records + engine.cell_delta // max(len(columns), 1)
+    never_started = {
+        name: total_per_column - ledger.generated[name] - ledger.skipped[name] - ledger.failed[name]
+        for name in columns
+    }
+    return RunResult(
+        outcome=engine.run.state,
+        engine=engine.engine_name,
+        target_records=plan.num_records,
+        actual_records=engine.run.records_written,
+        early_shutdown=engine.early_shutdown,
+        first_error=None if engine.first_error is None else str(engine.first_error),
+        generated_cells={name: ledger.generated[name] for name in columns},
+        skipped_cells={name: ledger.skipped[name] for name in columns},
+        failed_cells={name: ledger.failed[name] for name in columns},
+        never_started_cells=never_started,
+        row_groups=tuple(sorted(engine.closed, key=lambda summary: summary.index)),
+        file_paths=tuple(sorted(engine.file_paths)),
+        events=tuple(engine.events),
+        task_traces=tuple(engine.traces),
+        stats=engine.stats(),
+        dataset=sink.dataset() if isinstance(sink, MemorySink) else None,
+    )
+
+
+def _report(result: RunResult, error: BaseException | None, config: RunConfig) -> None:
+    if result.outcome == "failed":
+        failure = (
+            error
+            if isinstance(error, DatasetGenerationError)
+            else DatasetGenerationError(_failure_message(result, error))
+        )
+        if failure is not error and error is not None:
+            failure.__cause__ = error
+        failure.result = result  # type: ignore[attr-defined]
+        raise failure
+    if result.outcome == "partial":
+        message = (
+            f"partial dataset: target {result.target_records} records, actual "
+            f"{result.actual_records}, dropped {result.dropped_records}; reasons: "
+            f"{_format_reasons(result)}"
+        )
+        if result.early_shutdown and result.first_error:
+            message += f"; {result.first_error}"
+        log.warning("%s", message)
+        if config.on_partial == "raise":
+            partial = PartialDatasetError(message)
+            partial.result = result  # type: ignore[attr-defined]
+            raise partial
+
+
+def _failure_message(result: RunResult, error: BaseException | None) -> str:
+    if error is not None:
+        return str(error)
+    return (
+        f"no records were written (target {result.target_records}); reasons: "
+        f"{_format_reasons(result)}"
+    )
+
+
+def _format_reasons(result: RunResult) -> str:
+    reasons = result.drop_reasons()
+    if not reasons:
+        return "none recorded"
+    return "; ".join(f"{count} x {reason}" for reason, count in sorted(reasons.items()))

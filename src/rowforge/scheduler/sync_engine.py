@@ -1,0 +1,226 @@
+"""The sync engine: column by column within each row group, one task at a time.
+
+Theory of operation
+-------------------
+The sync engine is the correctness oracle for the async dispatcher (INV-11) and the only engine
+that runs `allow_resize` steps. It uses the same plan, machines, ledger, retry policy, breaker and
+sinks (through `EngineCore`), but orders work trivially: row groups one after another; inside a
+row group, steps in topological order; a cell step row by row. Every task attempt is still a
+worker that goes `pending -> running -> ... -> drained`, so the event log, traces and accounting
+have the same shape as the async engine's.
+
+It is `async` only so that async step callables can be awaited; it never runs two tasks at once.
+
+Sync-engine specifics (not in the specs):
+- an `allow_resize` batch step may return a different number of rows; the row group is re-based
+  (`RowGroup.resize`) and later row groups' record indices continue after it;
+- early shutdown ends the current row group without salvage: in column order, no row is complete
+  until the last column, so there is nothing whole to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pandas as pd
+
+from rowforge.errors import DatasetGenerationError
+from rowforge.scheduler.calls import batch_values, call_step
+from rowforge.scheduler.core import EngineCore, log
+from rowforge.scheduler.plan import Step
+from rowforge.scheduler.retry import ErrorKind, classify
+from rowforge.scheduler.rowgroup import RowGroup
+from rowforge.scheduler.subjects import Worker
+from rowforge.scheduler.threads import run_uninterrupted
+
+
+class _StepFailed(Exception):
+    """A task failed for good (non-retryable, or retries exhausted)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class SyncEngine(EngineCore):
+    """Runs one plan sequentially. Use once."""
+
+    engine_name = "sync"
+
+    async def execute(self) -> None:
+        """Run to a terminal state; on cancellation end `cancelled` and re-raise."""
+        self.machines.run.add(self.run)
+        self.machines.run.fire(self.run, "start")
+        next_start = 0
+        try:
+            for layout in self.plan.row_groups():
+                if self.mode != "normal":
+                    break
+                group = self._open_group(layout)
+                group.start = next_start
+                await self._run_group(group)
+                next_start = group.start + group.num_rows
+        except asyncio.CancelledError:
+            for group in list(self.groups.values()):
+                self._close_with(group, "cancel", "run cancelled")
+            self.machines.run.fire(self.run, "cancel")
+            raise
+        self._end()
+
+    async def _run_group(self, group: RowGroup) -> None:
+        done: list[str] = []
+        for step in self.plan.steps:
+            leaving_seeding = group.state == "seeding" and step.name not in self.plan.seed_steps
+            if leaving_seeding and not self._seeded(group):
+                return
+            try:
+                if step.kind == "batch":
+                    await self._run_batch(group, step, done)
+                else:
+                    await self._run_cells(group, step)
+            except DatasetGenerationError as error:
+                self._abort(group, error)
+                return
+            if self.mode != "normal":
+                self._close_with(group, "drop", "early shutdown")
+                return
+            if not group.surviving_rows:
+                self._close_with(group, "drop", "every row dropped")
+                return
+            done.append(step.name)
+        if group.state == "seeding" and not self._seeded(group):
+            return
+        self.machines.row_groups.fire(group, "cells_done")
+        frame = group.frame()
+        try:
+            path = await run_uninterrupted(self.sink.write, group.ident, frame)
+        except Exception as error:
+            self._close_with(group, "fail", "sink write failed")
+            self._abort(None, self._sink_failure(group, error))
+            return
+        self._written(group, len(frame), path)
+
+    def _seeded(self, group: RowGroup) -> bool:
+        if not group.surviving_rows:
+            self._close_with(group, "drop", "every row dropped")
+            return False
+        self.machines.row_groups.fire(group, "seeded")
+        return True
+
+    async def _run_batch(self, group: RowGroup, step: Step, done: list[str]) -> None:
+        rows = tuple(group.surviving())
+        try:
+            value = await self._attempts(group, step, None, rows)
+        except _StepFailed as failure:
+            group.drop_all(_reason(step, failure.error), failed_step=step.name)
+            return
+        if step.allow_resize and isinstance(value, pd.DataFrame):
+            group.resize(step.name, value, done)
+            return
+        values = batch_values(step, group.ident, value, len(rows))
+        group.generate_batch(step.name, rows, values)
+
+    async def _run_cells(self, group: RowGroup, step: Step) -> None:
+        for row in list(group.surviving()):
+            if self.mode != "normal":
+                return
+            try:
+                value = await self._attempts(group, step, row, (row,))
+            except _StepFailed as failure:
+                group.drop_row(row, _reason(step, failure.error), failed_step=step.name)
+                continue
+            group.generate(step.name, row, value)
+
+    async def _attempts(
+        self, group: RowGroup, step: Step, row: int | None, rows: tuple[int, ...]
+    ) -> Any:
+        """Run one task through its attempts; return its value or raise `_StepFailed`."""
+        retries = rate_limited = attempt = 0
+        while True:
+            worker = self._new_worker(step, group, row, attempt, time.monotonic())
+            self.admission.push(worker)
+            admitted = self.admission.next_admissible()
+            assert admitted is worker, "the sync engine runs one task at a time"
+            worker.admitted = time.monotonic()
+            if attempt == 0:
+                self._start_cells(worker)
+            value, error = await self._run_worker(worker, group, step, row, rows)
+            if error is None:
+                self.breaker.record(False)
+                return value
+            kind = classify(error)
+            retry = self.retry.should_retry(kind, retries, rate_limited)
+            self._finish_worker(worker, "defer" if retry else "fail")
+            if not retry:
+                self._last_error = (step, error)
+                if self.breaker.record(True):
+                    self._begin_drain()
+                raise _StepFailed(error)
+            retries += kind is not ErrorKind.RATE_LIMIT
+            rate_limited += kind is ErrorKind.RATE_LIMIT
+            await asyncio.sleep(self.retry.delay(error, attempt))
+            attempt += 1
+
+    async def _run_worker(
+        self,
+        worker: Worker,
+        group: RowGroup,
+        step: Step,
+        row: int | None,
+        rows: tuple[int, ...],
+    ) -> tuple[Any, BaseException | None]:
+        worker.started = time.monotonic()
+        self.machines.workers.fire(worker, "start")
+        if row is not None:
+            argument: Any = group.upstream_values(step.name, row)
+        else:
+            worker.rows = rows
+            argument = group.batch_input(step.name, rows)
+        try:
+            if self.config.task_timeout_s is None:
+                value = await call_step(step, argument)
+            else:
+                async with asyncio.timeout(self.config.task_timeout_s):
+                    value = await call_step(step, argument)
+        except asyncio.CancelledError:
+            self._finish_worker(worker, "cancel")
+            raise
+        except Exception as error:
+            worker.error = error
+            return None, error
+        self._finish_worker(worker, "succeed")
+        return value, None
+
+    def _finish_worker(self, worker: Worker, trigger: str) -> None:
+        worker.finished = time.monotonic()
+        worker.outcome = {
+            "succeed": "succeeded",
+            "defer": "deferred",
+            "fail": "failed",
+            "cancel": "cancelled",
+        }[trigger]
+        self.machines.workers.fire(worker, trigger)
+        self.admission.release(worker)
+        self._drain(worker)
+
+    def _begin_drain(self) -> None:
+        self.early_shutdown = True
+        cause = self._shutdown_error()
+        self.first_error = self.first_error or cause
+        log.warning("%s", cause)
+        self.mode = "draining"
+        self.machines.run.fire(self.run, "drain", {"reason": "early_shutdown"})
+
+    def _abort(self, group: RowGroup | None, error: BaseException) -> None:
+        self.first_error = self.first_error or error
+        if group is not None:
+            self._close_with(group, "fail", f"{type(error).__name__}: {error}")
+        if self.mode == "normal":
+            self.machines.run.fire(self.run, "drain", {"reason": "fatal_error"})
+        self.mode = "aborting"
+
+
+def _reason(step: Step, error: BaseException) -> str:
+    return f"step {step.name!r} failed: {type(error).__name__}: {error}"

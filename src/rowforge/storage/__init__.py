@@ -1,0 +1,5 @@
+"""Where finished row groups go: sinks (memory for preview, Parquet for build)."""
+
+from rowforge.storage.sinks import MemorySink, ParquetSink, Sink
+
+__all__ = ["MemorySink", "ParquetSink", "Sink"]

@@ -1,0 +1,86 @@
+"""Sinks receive each finished row group exactly once, from a worker thread.
+
+A sink's `write` either returns after the row group is completely stored or raises; the engine
+turns a raise into a failed row group and a failed run, never into silent loss (INV-6, INV-7).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class Sink(Protocol):
+    """Stores finished row groups."""
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
+        """Store `frame` completely (or raise); return where it went, if anywhere."""
+        ...
+
+
+class MemorySink:
+    """Keeps row groups in memory; for preview and tests. Writes nothing to disk."""
+
+    def __init__(self) -> None:
+        self._frames: dict[int, pd.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
+        with self._lock:
+            if row_group in self._frames:
+                raise RuntimeError(f"row group {row_group} written twice")
+            self._frames[row_group] = frame
+        return None
+
+    def dataset(self) -> pd.DataFrame:
+        """All written rows ordered by record index."""
+        with self._lock:
+            frames = [self._frames[index] for index in sorted(self._frames)]
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames).sort_index()
+
+
+class ParquetSink:
+    """One Parquet file per row group under `parquet-files/`, written atomically (INV-7).
+
+    The file is written to a temporary name in the same directory, fsynced, then renamed, so a
+    reader (or a resumed run) sees either the complete file or none at all.
+    """
+
+    def __init__(self, output_dir: Path) -> None:
+        self.directory = Path(output_dir) / "parquet-files"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, row_group: int) -> Path:
+        return self.directory / f"batch_{row_group:05d}.parquet"
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
+        final = self.path_for(row_group)
+        temporary = final.with_name(f".{final.name}.tmp")
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=True)
+            with temporary.open("wb") as handle:
+                pq.write_table(table, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(self.directory)
+        return str(final)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
