@@ -437,6 +437,7 @@ class AsyncEngine(EngineCore):
     def _close(self, group: RowGroup) -> None:
         super()._close(group)
         self._admit_row_groups()
+        self._pump()
         self._check_finished()
 
     def _start_checkpoint(self, group: RowGroup) -> None:
