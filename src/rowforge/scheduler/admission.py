@@ -45,7 +45,12 @@ class Admission:
         self.queued = 0
 
     def push(self, worker: Worker) -> None:
-        self.queues[worker.step.name].append(worker)
+        """Queue a worker. Retries go first: they finish rows already under way, and a provider
+        that fails everything trips early shutdown after a window of tasks, not a row group."""
+        if worker.attempt:
+            self.queues[worker.step.name].appendleft(worker)
+        else:
+            self.queues[worker.step.name].append(worker)
         self.queued += 1
 
     def next_admissible(self) -> Worker | None:

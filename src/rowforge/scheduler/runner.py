@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+import attrs
 
 from rowforge.errors import ConfigError, DatasetGenerationError, PartialDatasetError
 from rowforge.scheduler.config import RunConfig
@@ -35,6 +38,7 @@ from rowforge.storage.sinks import MemorySink, Sink
 log = logging.getLogger("rowforge")
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_ASYNCIO_DIR = str(Path(asyncio.__file__).resolve().parent)
 
 
 def choose_engine(plan: Plan, config: RunConfig) -> type[EngineCore]:
@@ -61,11 +65,12 @@ def choose_engine(plan: Plan, config: RunConfig) -> type[EngineCore]:
 
 
 def _caller_stacklevel() -> int:
-    """Stack level of the first frame outside the rowforge package (the user's line)."""
+    """Stack level of the first frame outside rowforge and asyncio: the user's line, whether
+    they called `run_steps` or awaited `run_steps_async`."""
     import sys
 
     level, frame = 1, sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE_DIR, _ASYNCIO_DIR)):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
@@ -81,9 +86,11 @@ async def run_steps_async(
     """Generate `num_records` records from `steps` into `sink` (memory by default).
 
     Returns only after every worker and write has finished (INV-2). See the module docstring
-    for what is raised when.
+    for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
     """
     config = config or RunConfig()
+    if not config.trace and os.environ.get("ROWFORGE_TRACE", "") not in ("", "0"):
+        config = attrs.evolve(config, trace=True)
     plan = build_plan(steps, num_records, config.buffer_size)
     engine_class = choose_engine(plan, config)
     sink = sink if sink is not None else MemorySink()

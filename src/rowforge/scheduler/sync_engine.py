@@ -117,7 +117,9 @@ class SyncEngine(EngineCore):
             group.drop_all(_reason(step, failure.error), failed_step=step.name)
             return
         if step.allow_resize and isinstance(value, pd.DataFrame):
+            before = group.num_rows
             group.resize(step.name, value, done)
+            self.run.target_records += group.num_rows - before  # the resize moved the target
             return
         values = batch_values(step, group.ident, value, len(rows))
         group.generate_batch(step.name, rows, values)

@@ -1,0 +1,281 @@
+"""The main weapon: hypothesis drives a real async run whose every step outcome it chooses.
+
+Each example builds a plan (one of several DAG shapes), caps, retry and early-shutdown settings,
+and starts `AsyncEngine.execute()` on its own event loop. Rules are what the world can do to a
+run: a parked call succeeds, fails retryably, is rate limited, fails for good, stays slow, or the
+run is cancelled. Each rule runs the loop until it is quiet again (rules are synchronous; the
+loop runs inside them). After every step the invariants below are checked; at teardown every
+remaining call is answered (or the run cancelled) and the end-of-run contract is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from rowforge.scheduler import RunConfig, build_plan
+from rowforge.scheduler.dispatcher import AsyncEngine
+from rowforge.statemachine import SPECS, EventLog, replay
+from rowforge.storage import MemorySink
+from tests.scheduler.scripted import SHAPES, Controller, scripted_steps
+
+TERMINAL_RUN = SPECS["run"].terminal
+OUTCOMES = ["ok", "ok", "ok", "retryable", "rate_limit", "fatal"]
+
+
+class SchedulerMachine(RuleBasedStateMachine):
+    """A scheduler run under hypothesis' control."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.controller = Controller()
+        self.engine: AsyncEngine | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.cancelled = False
+
+    @initialize(
+        shape=st.sampled_from(sorted(SHAPES)),
+        num_records=st.integers(1, 9),
+        buffer_size=st.integers(1, 4),
+        max_in_flight=st.integers(1, 4),
+        cap_m1=st.integers(1, 3),
+        cap_m2=st.integers(1, 3),
+        row_groups=st.integers(1, 3),
+        max_retries=st.integers(0, 2),
+        window=st.integers(2, 6),
+        rate=st.sampled_from([0.3, 0.5, 1.0]),
+        disable_shutdown=st.booleans(),
+        trace=st.booleans(),
+    )
+    def start(
+        self,
+        shape: str,
+        num_records: int,
+        buffer_size: int,
+        max_in_flight: int,
+        cap_m1: int,
+        cap_m2: int,
+        row_groups: int,
+        max_retries: int,
+        window: int,
+        rate: float,
+        disable_shutdown: bool,
+        trace: bool,
+    ) -> None:
+        config = RunConfig(
+            buffer_size=buffer_size,
+            max_in_flight=max_in_flight,
+            max_parallel_requests={"m1": cap_m1, "m2": cap_m2},
+            max_concurrent_row_groups=row_groups,
+            max_retries=max_retries,
+            max_rate_limit_retries=3,
+            retry_backoff_s=0.0,
+            early_shutdown_window=window,
+            early_shutdown_error_rate=rate,
+            disable_early_shutdown=disable_shutdown,
+            trace=trace,
+            stall_warning_s=60,
+        )
+        plan = build_plan(scripted_steps(self.controller, shape), num_records, buffer_size)
+        self.engine = AsyncEngine(plan, config, MemorySink(), EventLog())
+        self.task = self.loop.create_task(self.engine.execute())
+        self.settle()
+
+    # -- driving the loop ------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Run the loop until nothing changes (calls parked, run finished, writes done)."""
+
+        async def quiet() -> None:
+            previous: Any = None
+            for _ in range(200):
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                if self.engine is not None and self.engine._checkpoints:
+                    await asyncio.sleep(0.0005)
+                    continue
+                now = self.signature()
+                if now == previous:
+                    return
+                previous = now
+            raise AssertionError("the loop never went quiet")
+
+        self.loop.run_until_complete(quiet())
+        if self.task is not None and self.task.done():
+            self.controller.ended = True
+
+    def signature(self) -> tuple[Any, ...]:
+        assert self.engine is not None
+        return (
+            len(self.controller.pending),
+            self.controller.started,
+            self.engine.run.state,
+            len(self.engine.events),
+            len(self.engine.groups),
+            self.engine.run.live_workers,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    # -- rules: what the world does --------------------------------------------------------
+
+    @precondition(lambda self: self.running and self.controller.pending)
+    @rule(data=st.data(), outcome=st.sampled_from(OUTCOMES))
+    def answer_one_call(self, data: st.DataObject, outcome: str) -> None:
+        index = data.draw(st.integers(0, len(self.controller.pending) - 1))
+        self.controller.resolve(self.controller.pending[index], outcome)
+        self.settle()
+
+    @precondition(lambda self: self.running and self.controller.pending)
+    @rule(outcome=st.sampled_from(OUTCOMES))
+    def answer_every_parked_call(self, outcome: str) -> None:
+        for call in list(self.controller.pending):
+            self.controller.resolve(call, outcome)
+        self.settle()
+
+    @rule()
+    def let_time_pass(self) -> None:
+        """Slow and hung calls stay parked; retries and writes move on (also after the end)."""
+        self.settle()
+
+    @precondition(lambda self: self.running)
+    @rule()
+    def cancel_the_run(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        self.cancelled = True
+        self.settle()
+        assert self.task.cancelled(), "cancellation must propagate out of execute()"
+        assert self.engine is not None and self.engine.run.state == "cancelled"
+
+    # -- invariants, after every step ------------------------------------------------------
+
+    @invariant()
+    def caps_hold(self) -> None:  # INV-10
+        engine = self.engine
+        if engine is None:
+            return
+        admission = engine.admission
+        assert 0 <= admission.in_flight <= admission.global_cap
+        assert admission.peak_in_flight <= admission.global_cap
+        for resource, used in admission.per_resource.items():
+            assert 0 <= used <= admission.resource_caps[resource]
+            assert admission.peak_per_resource[resource] <= admission.resource_caps[resource]
+        assert len(engine.groups) <= engine.config.max_concurrent_row_groups
+        assert engine.peak_open_row_groups <= engine.config.max_concurrent_row_groups
+
+    @invariant()
+    def leases_match_live_workers(self) -> None:  # INV-3
+        engine = self.engine
+        if engine is None:
+            return
+        holders = [w for g in engine.groups.values() for w in g.live_workers if w.has_leases]
+        assert len(holders) == engine.admission.in_flight
+        live = sum(len(group.live_workers) for group in engine.groups.values())
+        assert live == engine.run.live_workers
+
+    @invariant()
+    def cells_are_counted_at_most_once(self) -> None:  # INV-4
+        engine = self.engine
+        if engine is None:
+            return
+        for column in engine.plan.columns:
+            counted = (
+                engine.ledger.generated[column]
+                + engine.ledger.skipped[column]
+                + engine.ledger.failed[column]
+            )
+            assert counted <= engine.plan.num_records
+        for group in engine.groups.values():
+            for column, cells in group.cells.items():
+                settled = sum(cell.counted for cell in cells)
+                terminal = sum(cell.state in ("generated", "skipped", "failed") for cell in cells)
+                assert settled == terminal, column
+
+    @invariant()
+    def calls_only_see_generated_inputs(self) -> None:  # INV-9
+        assert self.controller.upstream_violations == []
+
+    @invariant()
+    def event_log_replays_to_current_states(self) -> None:  # INV-1
+        engine = self.engine
+        if engine is None:
+            return
+        states = replay(engine.events, SPECS)
+        assert states.get(("run", "run"), "pending") == engine.run.state
+        for index, group in engine.groups.items():
+            assert states.get(("row_group", index), "pending") == group.state
+        for summary in engine.closed:
+            assert states[("row_group", summary.index)] == summary.state
+
+    @invariant()
+    def terminal_run_has_no_live_work(self) -> None:  # INV-2
+        engine = self.engine
+        if engine is None or engine.run.state not in TERMINAL_RUN:
+            return
+        assert engine.run.live_workers == 0
+        assert not engine.groups
+        assert self.controller.calls_after_end == 0
+        alive = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        assert alive == []
+
+    # -- the end of every example ----------------------------------------------------------
+
+    def teardown(self) -> None:
+        try:
+            if self.engine is not None:
+                self.finish_and_check()
+        finally:
+            self.loop.close()
+
+    def finish_and_check(self) -> None:
+        assert self.engine is not None and self.task is not None
+        for _ in range(500):
+            if not self.running:
+                break
+            for call in list(self.controller.pending):
+                self.controller.resolve(call, "ok")
+            self.settle()
+        assert not self.running, "INV-8: a run with finite work must terminate"
+        engine = self.engine
+        assert engine.run.state in TERMINAL_RUN
+        self.terminal_run_has_no_live_work()
+        assert engine.admission.balanced  # INV-3
+        # INV-4: every cell of every planned record is counted exactly once, or never started.
+        admitted_groups = {summary.index for summary in engine.closed}
+        for column in engine.plan.columns:
+            counted = (
+                engine.ledger.generated[column]
+                + engine.ledger.skipped[column]
+                + engine.ledger.failed[column]
+            )
+            admitted_rows = sum(engine.plan.row_group(i).size for i in admitted_groups)
+            assert counted == admitted_rows, column
+        written = sum(summary.records_written for summary in engine.closed)
+        assert written == engine.run.records_written
+        dataset = engine.sink.dataset()  # type: ignore[attr-defined]
+        assert len(dataset) == written
+        assert dataset.notna().all().all(), "a written row is complete"
+        if engine.run.state == "completed":
+            assert written == engine.plan.num_records
+        if self.cancelled:
+            assert engine.run.state == "cancelled"
+
+
+SchedulerMachine.TestCase.settings = settings(
+    settings.default, stateful_step_count=30, deadline=None
+)
+test_scheduler_invariants_hold_under_any_outcomes = SchedulerMachine.TestCase
