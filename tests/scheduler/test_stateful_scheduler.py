@@ -222,6 +222,14 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert states[("row_group", summary.index)] == summary.state
 
     @invariant()
+    def a_draining_run_leaves_no_call_parked(self) -> None:  # INV-2, INV-8
+        """Early shutdown and aborts cancel in-flight calls; they do not wait them out."""
+        engine = self.engine
+        if engine is None or engine.mode == "normal":
+            return
+        assert self.controller.pending == []
+
+    @invariant()
     def terminal_run_has_no_live_work(self) -> None:  # INV-2
         engine = self.engine
         if engine is None or engine.run.state not in TERMINAL_RUN:
