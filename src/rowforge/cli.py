@@ -27,9 +27,16 @@ def diagrams(
 
 
 @app.command()
-def demo() -> None:
-    """Run the main job on the built-in mock model."""
-    typer.echo("rowforge: the generation engine is not built yet (issue 3); nothing to demo.")
+def demo(
+    records: Annotated[int, typer.Option("--records", "-n", help="How many records.")] = 1000,
+    output: Annotated[str, typer.Option("--output", "-o", help="Output directory.")] = (
+        "demo-output"
+    ),
+) -> None:
+    """Run the demo pipeline on simulated model calls and write Parquet."""
+    from rowforge.demo import main
+
+    raise typer.Exit(main(records, output))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 
-from rowforge.errors import ConfigError, DatasetGenerationError, PartialDatasetError
+from rowforge.errors import (
+    ConfigError,
+    DatasetGenerationError,
+    PartialDatasetError,
+    RowforgeError,
+)
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.core import EngineCore
 from rowforge.scheduler.dispatcher import AsyncEngine
@@ -96,9 +102,20 @@ async def run_steps_async(
     sink = sink if sink is not None else MemorySink()
     events = EventLog()
     engine = engine_class(plan, config, sink, events)
+    started = time.monotonic()
     await engine.execute()  # type: ignore[attr-defined]
     result = summarise(engine, sink)
-    _report(result, engine.first_error, config)
+    failure = _report(result, engine.first_error, config)
+    log.info(  # the run's final summary: every worker is awaited, nothing logs after this
+        "run %s (%s engine): %d of %d records written in %.2fs",
+        result.outcome,
+        result.engine,
+        result.actual_records,
+        result.target_records,
+        time.monotonic() - started,
+    )
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -155,7 +172,10 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
     )
 
 
-def _report(result: RunResult, error: BaseException | None, config: RunConfig) -> None:
+def _report(
+    result: RunResult, error: BaseException | None, config: RunConfig
+) -> RowforgeError | None:
+    """Log what the user must hear about; return the error to raise, if any."""
     if result.outcome == "failed":
         failure = (
             error
@@ -165,7 +185,7 @@ def _report(result: RunResult, error: BaseException | None, config: RunConfig) -
         if failure is not error and error is not None:
             failure.__cause__ = error
         failure.result = result  # type: ignore[attr-defined]
-        raise failure
+        return failure
     if result.outcome == "partial":
         message = (
             f"partial dataset: target {result.target_records} records, actual "
@@ -178,7 +198,8 @@ def _report(result: RunResult, error: BaseException | None, config: RunConfig) -
         if config.on_partial == "raise":
             partial = PartialDatasetError(message)
             partial.result = result  # type: ignore[attr-defined]
-            raise partial
+            return partial
+    return None
 
 
 def _failure_message(result: RunResult, error: BaseException | None) -> str:
