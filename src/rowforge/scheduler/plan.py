@@ -28,6 +28,12 @@ from rowforge.errors import ConfigError
 StepKind = Literal["batch", "cell"]
 
 
+def _as_names(names: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(names, str):
+        return (names,)
+    return tuple(names)
+
+
 @attrs.frozen
 class Step:
     """One column's generator.
@@ -42,7 +48,7 @@ class Step:
     name: str
     fn: Callable[..., Any]
     kind: StepKind = "cell"
-    depends_on: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_as_names)
     resource: str | None = None
     allow_resize: bool = False
     is_async: bool = attrs.field(init=False)
