@@ -28,8 +28,11 @@ diagrams: install
 check-diagrams: install
 	$(PY) -m rowforge.statemachine.diagrams --check
 
+# Each benchmark prints one JSON line, then a table. Run them one at a time: they share 2 cores.
+BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory
+
 bench: install
-	$(PY) benchmarks/transitions_bench.py
+	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) benchmarks/$$name.py $(BENCH_ARGS) || exit 1; done
 
 demo: install
 	$(PY) -m rowforge.cli demo
