@@ -248,22 +248,27 @@ def test_early_shutdown_drains_workers_writes_complete_rows_and_ends_partial(
         assert "answer" in log.cancelled, "hung workers were cancelled, not abandoned"
         assert any("partial dataset: target 80 records, actual 20" in w for w in warnings_seen)
         await assert_quiet_after_return(log, returned)
+        summary = [i for i, m in enumerate(warnings_seen) if m.startswith("run partial")]
+        assert summary == [len(warnings_seen) - 1], "nothing is logged after the run's summary"
 
     asyncio.run(scenario())
 
 
 class caplog_warnings:
-    """Collect rowforge WARNING messages inside an async test."""
+    """Collect rowforge INFO and WARNING messages inside an async test."""
 
     def __enter__(self) -> list[str]:
         self.messages: list[str] = []
-        self.handler = logging.Handler(logging.WARNING)
+        self.handler = logging.Handler(logging.INFO)
+        self.level = logging.getLogger("rowforge").level
+        logging.getLogger("rowforge").setLevel(logging.INFO)
         self.handler.emit = lambda record: self.messages.append(record.getMessage())  # type: ignore[method-assign]
         logging.getLogger("rowforge").addHandler(self.handler)
         return self.messages
 
     def __exit__(self, *exc: object) -> None:
         logging.getLogger("rowforge").removeHandler(self.handler)
+        logging.getLogger("rowforge").setLevel(self.level)
 
 
 def test_on_partial_raise_raises_after_writing_what_was_produced(tmp_path: Path) -> None:
@@ -431,3 +436,29 @@ def test_allow_resize_runs_on_the_sync_engine_for_that_run_only() -> None:
     assert resized.engine == "sync" and resized.actual_records == 8
     assert list(resized.dataset.index) == list(range(8))  # type: ignore[union-attr]
     assert run_steps(plain, 4, config=RunConfig(**FAST)).engine == "async"
+
+
+def test_two_concurrent_runs_choose_their_engines_independently() -> None:
+    def explode(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([frame, frame]).assign(twice=1)
+
+    async def slow(row: dict[str, Any]) -> int:
+        await asyncio.sleep(0.001)
+        return 1
+
+    resizing = [
+        Step("id", seed_ids, kind="batch"),
+        Step("twice", explode, kind="batch", depends_on=["id"], allow_resize=True),
+    ]
+    plain = [Step("id", seed_ids, kind="batch"), Step("v", slow, depends_on=["id"])]
+
+    async def both() -> tuple[Any, Any]:
+        with pytest.warns(DeprecationWarning):
+            return await asyncio.gather(
+                run_steps_async(resizing, 6, config=RunConfig(**FAST)),
+                run_steps_async(plain, 50, config=RunConfig(**FAST)),
+            )
+
+    resized, normal = asyncio.run(both())
+    assert (resized.engine, resized.actual_records) == ("sync", 12)
+    assert (normal.engine, normal.actual_records) == ("async", 50)
