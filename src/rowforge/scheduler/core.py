@@ -8,9 +8,16 @@ what they record: the sync engine is the async engine's correctness oracle (INV-
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+import pandas as pd
+import pyarrow as pa
+
 from rowforge.errors import DatasetGenerationError
+from rowforge.processors import Processor, run_stage
 from rowforge.scheduler.admission import Admission
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.ledger import Ledger
@@ -27,13 +34,44 @@ from rowforge.storage.sinks import Sink
 log = logging.getLogger("rowforge")
 
 
+@attrs.frozen
+class Checkpoint:
+    """What a checkpoint produced: where the rows went, how many, and their Arrow schema."""
+
+    path: str | None
+    rows: int
+    schema: dict[str, str]
+
+
 class EngineCore:
-    """What every engine holds; subclasses decide the order in which work happens."""
+    """What every engine holds; subclasses decide the order in which work happens.
+
+    `processors` run at their stage for every row group; `row_groups` restricts the run to some
+    planned row groups (resume); `on_checkpoint` is called after every row group ends (the
+    metadata writer hangs here, so both engines write metadata at the same moments).
+    """
 
     engine_name = "core"
 
-    def __init__(self, plan: Plan, config: RunConfig, sink: Sink, events: EventLog) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        config: RunConfig,
+        sink: Sink,
+        events: EventLog,
+        *,
+        processors: Sequence[Processor] = (),
+        row_groups: Sequence[int] | None = None,
+        on_checkpoint: Callable[[], None] | None = None,
+    ) -> None:
         self.plan = plan
+        self.processors = tuple(processors)
+        self.todo: deque[int] = deque(
+            range(plan.num_row_groups) if row_groups is None else sorted(row_groups)
+        )
+        self.planned_records = sum(plan.row_group(index).size for index in self.todo)
+        self.on_checkpoint = on_checkpoint
+        self.schema: dict[str, str] = {}
         self.config = config
         self.sink = sink
         self.events = events
@@ -42,7 +80,7 @@ class EngineCore:
         self.admission = Admission(plan.steps, config)
         self.retry = RetryPolicy(config)
         self.breaker = EarlyShutdown(config)
-        self.run = RunState(plan.num_records)
+        self.run = RunState(self.planned_records)
         self.groups: dict[int, RowGroup] = {}
         self.closed: list[RowGroupSummary] = []
         self.file_paths: list[str] = []
@@ -70,7 +108,8 @@ class EngineCore:
     def _close_with(self, group: RowGroup, trigger: str, reason: str) -> None:
         """Settle any unfinished cells, take a terminal transition, forget the row group."""
         group.drop_all(reason)
-        self.machines.row_groups.fire(group, trigger, {"reason": reason})
+        details = {"reason": reason, "live_workers": len(group.live_workers)}
+        self.machines.row_groups.fire(group, trigger, details)
         self._close(group)
 
     def _close(self, group: RowGroup) -> None:
@@ -79,19 +118,45 @@ class EngineCore:
         self.cell_delta += group.cell_delta
         self.machines.row_groups.remove(group)
         self.closed.append(RowGroupSummary.of(group))
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
-    def _written(self, group: RowGroup, rows: int, path: str | None) -> None:
+    def _written(self, group: RowGroup, checkpoint: Checkpoint) -> None:
         """The sink confirmed the rows are stored: the row group is drained."""
-        group.rows_written = rows
-        self.run.records_written += rows
-        if path:
-            self.file_paths.append(path)
-        self.machines.row_groups.fire(group, "write", {"rows": rows, "path": path})
+        group.rows_written = checkpoint.rows
+        self.run.records_written += checkpoint.rows
+        if checkpoint.path:
+            self.file_paths.append(checkpoint.path)
+        self.schema = self.schema or checkpoint.schema
+        details = {"rows": checkpoint.rows, "path": checkpoint.path, "live_workers": 0}
+        self.machines.row_groups.fire(group, "write", details)
         self._close(group)
 
-    def _sink_failure(self, group: RowGroup, error: BaseException) -> DatasetGenerationError:
+    # -- processors and checkpoints --------------------------------------------------------
+
+    def _pre_batch(self, group: RowGroup) -> None:
+        """Run pre-batch processors on the seeded rows; write their changes back (INV-5)."""
+        if not any(p.stage == "pre_batch" for p in self.processors):
+            return
+        seeded = [s.name for s in self.plan.steps if s.name in self.plan.seed_steps]
+        frame = group.frame(seeded)
+        result = run_stage(self.processors, "pre_batch", frame, group.ident)
+        group.absorb(result)
+
+    def _checkpoint_work(self, row_group: int, frame: pd.DataFrame) -> Checkpoint:
+        """Post-batch processors, then the sink. Runs in a worker thread."""
+        frame = run_stage(self.processors, "post_batch", frame, row_group)
+        try:
+            schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            path = self.sink.write(row_group, frame)
+        except Exception as error:
+            raise self._sink_failure(row_group, error) from error
+        return Checkpoint(path, len(frame), {f.name: str(f.type) for f in schema})
+
+    @staticmethod
+    def _sink_failure(row_group: int, error: BaseException) -> DatasetGenerationError:
         failure = DatasetGenerationError(
-            f"row group {group.ident}: writing to the sink failed: {type(error).__name__}: {error}"
+            f"row group {row_group}: writing to the sink failed: {type(error).__name__}: {error}"
         )
         failure.__cause__ = error
         return failure

@@ -58,9 +58,10 @@ class AsyncEngine(EngineCore):
 
     engine_name = "async"
 
-    def __init__(self, plan: Plan, config: RunConfig, sink: Sink, events: EventLog) -> None:
-        super().__init__(plan, config, sink, events)
-        self._next_group = 0
+    def __init__(
+        self, plan: Plan, config: RunConfig, sink: Sink, events: EventLog, **options: Any
+    ) -> None:
+        super().__init__(plan, config, sink, events, **options)
         self._timers: dict[Worker, asyncio.TimerHandle] = {}
         self._checkpoints: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,11 +128,10 @@ class AsyncEngine(EngineCore):
         cap = self.config.max_concurrent_row_groups
         while (
             self.mode == "normal"
-            and self._next_group < self.plan.num_row_groups
+            and self.todo
             and len(self.groups) < cap
         ):
-            group = self._open_group(self.plan.row_group(self._next_group))
-            self._next_group += 1
+            group = self._open_group(self.plan.row_group(self.todo.popleft()))
             seeds = [
                 (name, None) for name in self.plan.seed_steps if group.batch_outstanding[name] == 0
             ]
@@ -409,6 +409,11 @@ class AsyncEngine(EngineCore):
                 return
             if group.seeds_remaining:
                 return
+            try:
+                self._pre_batch(group)
+            except DatasetGenerationError as error:
+                self._abort(group, error)
+                return
             self.machines.row_groups.fire(group, "seeded")
             self._enqueue(group, group.ready_cells())
             if group.live_workers:
@@ -443,11 +448,12 @@ class AsyncEngine(EngineCore):
     def _start_checkpoint(self, group: RowGroup) -> None:
         assert self._tg is not None
         frame = group.frame()
-        task = self._tg.create_task(run_uninterrupted(self.sink.write, group.ident, frame))
+        work = run_uninterrupted(self._checkpoint_work, group.ident, frame)
+        task = self._tg.create_task(work)
         self._checkpoints.add(task)
-        task.add_done_callback(partial(self._on_checkpoint_done, group, len(frame)))
+        task.add_done_callback(partial(self._on_checkpoint_done, group))
 
-    def _on_checkpoint_done(self, group: RowGroup, rows: int, task: asyncio.Task[Any]) -> None:
+    def _on_checkpoint_done(self, group: RowGroup, task: asyncio.Task[Any]) -> None:
         try:
             self._checkpoints.discard(task)
             assert self._loop is not None
@@ -456,10 +462,12 @@ class AsyncEngine(EngineCore):
             if task.cancelled():
                 self._close_with(group, "cancel", "run cancelled while writing")
             elif error is not None:
-                self._close_with(group, "fail", "sink write failed")
-                self._abort(None, self._sink_failure(group, error))
+                if not isinstance(error, DatasetGenerationError):
+                    error = self._sink_failure(group.ident, error)
+                self._close_with(group, "fail", str(error))
+                self._abort(None, error)
             else:
-                self._written(group, rows, task.result())
+                self._written(group, task.result())
             self._check_finished()
         except BaseException as failure:
             self._internal_error(failure)
@@ -467,7 +475,7 @@ class AsyncEngine(EngineCore):
     def _check_finished(self) -> None:
         if self._done is None or self._done.done():
             return
-        more = self.mode == "normal" and self._next_group < self.plan.num_row_groups
+        more = self.mode == "normal" and bool(self.todo)
         if not more and not self.groups and not self.run.live_workers and not self._checkpoints:
             self._done.set_result(None)
 

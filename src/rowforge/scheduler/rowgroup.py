@@ -63,6 +63,7 @@ class RowGroup:
         self.rows_written = 0
         self.fatal: BaseException | None = None
         self.cell_delta = 0  # cells added (or removed) by an allow_resize step, sync engine only
+        self.extras: dict[str, list[Any]] = {}  # columns added by pre-batch processors
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -81,12 +82,32 @@ class RowGroup:
         columns = {name: [self.values[name][r] for r in rows] for name in self._plan.upstream[step]}
         return pd.DataFrame(columns, index=pd.Index([self.record_index(r) for r in rows]))
 
-    def frame(self) -> pd.DataFrame:
-        """The surviving rows with every column, indexed by record index (for the sink)."""
+    def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The surviving rows, indexed by record index: every column (for the sink), or some.
+
+        Columns added by pre-batch processors (`extras`) follow the step columns.
+        """
         rows = list(self.surviving())
-        columns = {name: [self.values[name][r] for r in rows] for name in self._plan.columns}
+        names = [*self._plan.columns, *self.extras] if columns is None else list(columns)
+        sources = {n: self.values[n] if n in self.values else self.extras[n] for n in names}
+        data = {name: [source[r] for r in rows] for name, source in sources.items()}
         index = pd.Index([self.record_index(r) for r in rows], name="record_index")
-        return pd.DataFrame(columns, index=index)
+        return pd.DataFrame(data, index=index)
+
+    def absorb(self, frame: pd.DataFrame) -> None:
+        """Take a pre-batch processor's output: changed step columns and new columns.
+
+        Rows are matched by position among the surviving rows (the runner already checked the
+        count). Step columns the processor left out keep their values: later steps need them;
+        removing columns is what post-batch processors are for.
+        """
+        rows = list(self.surviving())
+        for name in frame.columns:
+            target = self.values.get(name)
+            if target is None:
+                target = self.extras.setdefault(name, [None] * self.num_rows)
+            for row, value in zip(rows, frame[name].tolist(), strict=True):
+                target[row] = value
 
     # -- cells -----------------------------------------------------------------------------
 
@@ -221,6 +242,7 @@ class RowGroup:
                 self.cells[s.name] = [Cell(self.ident, row, s.name) for row in range(new)]
                 ready_deps = sum(1 for d in s.depends_on if d in produced)
                 self.waiting[s.name] = [len(s.depends_on) - ready_deps] * new
+        self.extras = {n: list(frame[n]) for n in self.extras if n in frame.columns}
         self.num_rows = self.expected_rows = new
         self.dropped = [False] * new
         self.surviving_rows = new

@@ -53,15 +53,14 @@ class SyncEngine(EngineCore):
         """Run to a terminal state; on cancellation end `cancelled` and re-raise."""
         self.machines.run.add(self.run)
         self.machines.run.fire(self.run, "start")
-        next_start = 0
+        shift = 0  # how far allow_resize steps moved later record indices
         try:
-            for layout in self.plan.row_groups():
-                if self.mode != "normal":
-                    break
+            while self.todo and self.mode == "normal":
+                layout = self.plan.row_group(self.todo.popleft())
                 group = self._open_group(layout)
-                group.start = next_start
+                group.start = layout.start + shift
                 await self._run_group(group)
-                next_start = group.start + group.num_rows
+                shift += group.num_rows - layout.size
         except asyncio.CancelledError:
             for group in list(self.groups.values()):
                 self._close_with(group, "cancel", "run cancelled")
@@ -93,18 +92,22 @@ class SyncEngine(EngineCore):
         if group.state == "seeding" and not self._seeded(group):
             return
         self.machines.row_groups.fire(group, "cells_done")
-        frame = group.frame()
         try:
-            path = await run_uninterrupted(self.sink.write, group.ident, frame)
-        except Exception as error:
-            self._close_with(group, "fail", "sink write failed")
-            self._abort(None, self._sink_failure(group, error))
+            checkpoint = await run_uninterrupted(self._checkpoint_work, group.ident, group.frame())
+        except DatasetGenerationError as error:
+            self._close_with(group, "fail", str(error))
+            self._abort(None, error)
             return
-        self._written(group, len(frame), path)
+        self._written(group, checkpoint)
 
     def _seeded(self, group: RowGroup) -> bool:
         if not group.surviving_rows:
             self._close_with(group, "drop", "every row dropped")
+            return False
+        try:
+            self._pre_batch(group)
+        except DatasetGenerationError as error:
+            self._abort(group, error)
             return False
         self.machines.row_groups.fire(group, "seeded")
         return True
