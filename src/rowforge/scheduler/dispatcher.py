@@ -126,11 +126,7 @@ class AsyncEngine(EngineCore):
 
     def _admit_row_groups(self) -> None:
         cap = self.config.max_concurrent_row_groups
-        while (
-            self.mode == "normal"
-            and self.todo
-            and len(self.groups) < cap
-        ):
+        while self.mode == "normal" and self.todo and len(self.groups) < cap:
             group = self._open_group(self.plan.row_group(self.todo.popleft()))
             seeds = [
                 (name, None) for name in self.plan.seed_steps if group.batch_outstanding[name] == 0

@@ -26,6 +26,7 @@ class RowGroupSummary:
     records_written: int
     records_dropped: int
     drop_reasons: Mapping[str, int]
+    skipped_cells: Mapping[str, int]
 
     @classmethod
     def of(cls, group: RowGroup) -> RowGroupSummary:
@@ -36,6 +37,7 @@ class RowGroupSummary:
             records_written=group.rows_written,
             records_dropped=group.expected_rows - group.rows_written,
             drop_reasons=dict(group.drop_reasons),
+            skipped_cells=dict(group.skipped),
         )
 
 
@@ -62,6 +64,7 @@ class RunResult:
     events: tuple[Event, ...]
     task_traces: tuple[TaskTrace, ...]
     stats: Mapping[str, Any]
+    schema: Mapping[str, str] = attrs.field(factory=dict)
     dataset: pd.DataFrame | None = attrs.field(default=None, eq=False, repr=False)
 
     @property

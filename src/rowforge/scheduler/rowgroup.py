@@ -59,6 +59,7 @@ class RowGroup:
         self.dropped = [False] * size
         self.surviving_rows = size
         self.drop_reasons: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()  # this row group's skipped cells, per column
         self.live_workers: set[Worker] = set()
         self.rows_written = 0
         self.fatal: BaseException | None = None
@@ -180,7 +181,11 @@ class RowGroup:
         for step in self._plan.steps:
             cell = self.cells[step.name][row]
             if cell.state in ("pending", "running"):
-                self._ledger.settle(cell, "fail" if step.name == failed_step else "skip")
+                if step.name == failed_step:
+                    self._ledger.settle(cell, "fail")
+                else:
+                    self._ledger.settle(cell, "skip")
+                    self.skipped[step.name] += 1
             if (
                 step.name in self.batch_outstanding
                 and step.name not in self.batch_started

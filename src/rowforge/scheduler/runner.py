@@ -21,8 +21,9 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -32,10 +33,11 @@ from rowforge.errors import (
     PartialDatasetError,
     RowforgeError,
 )
+from rowforge.processors import Processor
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.core import EngineCore
 from rowforge.scheduler.dispatcher import AsyncEngine
-from rowforge.scheduler.outcome import RunResult
+from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan, Step, build_plan
 from rowforge.scheduler.sync_engine import SyncEngine
 from rowforge.statemachine import EventLog
@@ -82,17 +84,26 @@ def _caller_stacklevel() -> int:
     return level
 
 
+CheckpointHook = Callable[[Sequence[RowGroupSummary], dict[str, str]], None]
+
+
 async def run_steps_async(
     steps: Sequence[Step],
     num_records: int,
     *,
     config: RunConfig | None = None,
     sink: Sink | None = None,
+    processors: Sequence[Processor] = (),
+    row_groups: Sequence[int] | None = None,
+    events: EventLog | None = None,
+    on_checkpoint: CheckpointHook | None = None,
 ) -> RunResult:
     """Generate `num_records` records from `steps` into `sink` (memory by default).
 
     Returns only after every worker and write has finished (INV-2). See the module docstring
     for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
+    `row_groups` limits the run to some planned row groups (resume); `on_checkpoint` receives the
+    ended row groups and the Arrow schema after each one ends (metadata).
     """
     config = config or RunConfig()
     if not config.trace and os.environ.get("ROWFORGE_TRACE", "") not in ("", "0"):
@@ -100,8 +111,22 @@ async def run_steps_async(
     plan = build_plan(steps, num_records, config.buffer_size)
     engine_class = choose_engine(plan, config)
     sink = sink if sink is not None else MemorySink()
-    events = EventLog()
-    engine = engine_class(plan, config, sink, events)
+    events = events if events is not None else EventLog()
+    engine: EngineCore
+
+    def checkpointed() -> None:
+        if on_checkpoint is not None:
+            on_checkpoint(engine.closed, engine.schema)
+
+    engine = engine_class(
+        plan,
+        config,
+        sink,
+        events,
+        processors=processors,
+        row_groups=row_groups,
+        on_checkpoint=checkpointed,
+    )
     started = time.monotonic()
     await engine.execute()  # type: ignore[attr-defined]
     result = summarise(engine, sink)
@@ -119,19 +144,13 @@ async def run_steps_async(
     return result
 
 
-def run_steps(
-    steps: Sequence[Step],
-    num_records: int,
-    *,
-    config: RunConfig | None = None,
-    sink: Sink | None = None,
-) -> RunResult:
-    """Blocking form of `run_steps_async`; call it where no event loop is running."""
+def run_steps(steps: Sequence[Step], num_records: int, **options: Any) -> RunResult:
+    """Blocking form of `run_steps_async` (same options); call it where no loop is running."""
     if _loop_is_running():
         raise RuntimeError(
             "run_steps() was called inside a running event loop; await run_steps_async"
         )
-    return asyncio.run(run_steps_async(steps, num_records, config=config, sink=sink))
+    return asyncio.run(run_steps_async(steps, num_records, **options))
 
 
 def _loop_is_running() -> bool:
@@ -147,7 +166,7 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
     plan = engine.plan
     columns = plan.columns
     ledger = engine.ledger
-    total_per_column = plan.num_records + engine.cell_delta // max(len(columns), 1)
+    total_per_column = engine.planned_records + engine.cell_delta // max(len(columns), 1)
     never_started = {
         name: total_per_column - ledger.generated[name] - ledger.skipped[name] - ledger.failed[name]
         for name in columns
@@ -155,7 +174,7 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
     return RunResult(
         outcome=engine.run.state,
         engine=engine.engine_name,
-        target_records=plan.num_records,
+        target_records=engine.planned_records,
         actual_records=engine.run.records_written,
         early_shutdown=engine.early_shutdown,
         first_error=None if engine.first_error is None else str(engine.first_error),
@@ -168,6 +187,7 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
         events=tuple(engine.events),
         task_traces=tuple(engine.traces),
         stats=engine.stats(),
+        schema=dict(engine.schema),
         dataset=sink.dataset() if isinstance(sink, MemorySink) else None,
     )
 

@@ -15,6 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+PARQUET_DIR = "parquet-files"
+
+
+def relative_path(row_group: int) -> str:
+    """Where a row group's file lives, relative to the output directory (as metadata says)."""
+    return f"{PARQUET_DIR}/batch_{row_group:05d}.parquet"
+
 
 class Sink(Protocol):
     """Stores finished row groups."""
@@ -55,11 +62,12 @@ class ParquetSink:
     """
 
     def __init__(self, output_dir: Path) -> None:
-        self.directory = Path(output_dir) / "parquet-files"
+        self.output_dir = Path(output_dir)
+        self.directory = self.output_dir / PARQUET_DIR
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, row_group: int) -> Path:
-        return self.directory / f"batch_{row_group:05d}.parquet"
+        return self.output_dir / relative_path(row_group)
 
     def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
         final = self.path_for(row_group)
@@ -75,7 +83,7 @@ class ParquetSink:
             temporary.unlink(missing_ok=True)
             raise
         _fsync_directory(self.directory)
-        return str(final)
+        return relative_path(row_group)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -1,0 +1,333 @@
+"""Build, preview and resume: one run path, different storage.
+
+Theory of operation
+-------------------
+`build_steps` runs a plan into an output directory that follows the output contract:
+`parquet-files/` (one atomic file per written row group), `metadata.json` (rewritten atomically
+at the start, after every checkpoint and at the end), `events.jsonl` (run and row-group
+transitions as they happen; worker and cell transitions too when tracing) and `traces.jsonl`
+(when tracing). `preview_steps` runs the same path into memory and writes nothing to disk.
+
+`resume_steps` continues a build that was interrupted (crash, SIGKILL, Ctrl-C): the files on disk
+are the truth (each one is complete, INV-7); metadata tells which row groups ended how. Row
+groups without a file are generated again; nothing already written is generated twice. A
+different configuration (its hash) is refused unless the caller overrides it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+import pyarrow.parquet as pq
+
+from rowforge.errors import ConfigError, RowforgeError
+from rowforge.processors import Processor
+from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_steps
+from rowforge.scheduler.outcome import RowGroupSummary
+from rowforge.scheduler.plan import Plan
+from rowforge.statemachine import EventLog
+from rowforge.storage.metadata import (
+    METADATA_FILE,
+    RowGroupRecord,
+    RunIdentity,
+    read_metadata,
+    render_metadata,
+    write_json_atomic,
+)
+from rowforge.storage.sinks import PARQUET_DIR, MemorySink, ParquetSink, relative_path
+
+EVENTS_FILE = "events.jsonl"
+TRACES_FILE = "traces.jsonl"
+
+
+def config_hash(plan: Plan, processors: Sequence[Processor], config: RunConfig) -> str:
+    """A fingerprint of what determines the dataset: steps, processors, sizes and seed."""
+    identity = {
+        "steps": [
+            {
+                "name": step.name,
+                "kind": step.kind,
+                "depends_on": list(step.depends_on),
+                "resource": step.resource,
+                "allow_resize": step.allow_resize,
+                "fn": _qualified_name(step.fn),
+            }
+            for step in plan.steps
+        ],
+        "processors": [
+            {"name": p.name, "stage": p.stage, "type": type(p).__qualname__} for p in processors
+        ],
+        "num_records": plan.num_records,
+        "buffer_size": plan.buffer_size,
+        "seed": config.seed,
+    }
+    canonical = json.dumps(identity, sort_keys=True).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _qualified_name(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class _Recorder:
+    """Keeps metadata.json current: at the start, after each checkpoint, at the end."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        identity: RunIdentity,
+        engine: str,
+        kept: Sequence[RowGroupRecord] = (),
+        schema: dict[str, str] | None = None,
+    ) -> None:
+        self.path = output_dir / METADATA_FILE
+        self.identity = identity
+        self.engine = engine
+        self.kept = list(kept)
+        self.schema = dict(schema or {})
+        self.summaries: list[RowGroupSummary] = []
+
+    def write(
+        self,
+        summaries: Sequence[RowGroupSummary],
+        outcome: str,
+        *,
+        schema: dict[str, str],
+        early_shutdown: bool = False,
+        first_error: str | None = None,
+        finished: bool = False,
+    ) -> None:
+        self.schema = self.schema or schema
+        self.summaries = list(summaries)
+        records = self.kept + [_record(summary) for summary in summaries]
+        document = render_metadata(
+            self.identity,
+            engine=self.engine,
+            outcome=outcome,
+            row_groups=records,
+            schema=self.schema,
+            early_shutdown=early_shutdown,
+            first_error=first_error,
+            finished_at=_now() if finished else None,
+        )
+        write_json_atomic(self.path, document)
+
+
+def _record(summary: RowGroupSummary) -> RowGroupRecord:
+    return RowGroupRecord(
+        index=summary.index,
+        state=summary.state,
+        records_written=summary.records_written,
+        records_dropped=summary.records_dropped,
+        drop_reasons=summary.drop_reasons,
+        skipped_cells=summary.skipped_cells,
+        file=relative_path(summary.index) if summary.state == "drained" else None,
+    )
+
+
+def build_steps(
+    steps: Sequence[Step],
+    num_records: int,
+    output_dir: Path | str,
+    *,
+    config: RunConfig | None = None,
+    processors: Sequence[Processor] = (),
+    dataset_name: str = "dataset",
+) -> RunResult:
+    """Generate `num_records` records into `output_dir` (see the module docstring for layout).
+
+    Raises like `run_steps`; metadata.json is complete (with `outcome` and `first_error`)
+    before anything is raised.
+    """
+    config = config or RunConfig()
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    plan = build_plan(steps, num_records, config.buffer_size)
+    identity = _identity(plan, processors, config, dataset_name)
+    return _run_into(output, steps, plan, identity, config, processors, None, ())
+
+
+def preview_steps(
+    steps: Sequence[Step],
+    num_records: int = 10,
+    *,
+    config: RunConfig | None = None,
+    processors: Sequence[Processor] = (),
+) -> RunResult:
+    """Generate a few records in memory: nothing touches the disk. `result.dataset` holds them."""
+    return run_steps(steps, num_records, config=config, sink=MemorySink(), processors=processors)
+
+
+def resume_steps(
+    steps: Sequence[Step],
+    output_dir: Path | str,
+    *,
+    config: RunConfig | None = None,
+    processors: Sequence[Processor] = (),
+    allow_config_change: bool = False,
+) -> RunResult:
+    """Finish an interrupted build: generate only the row groups that have no file yet."""
+    output = Path(output_dir)
+    metadata = read_metadata(output)
+    config = config or RunConfig(buffer_size=int(metadata["buffer_size"]))
+    plan = build_plan(steps, int(metadata["target_num_records"]), config.buffer_size)
+    identity = _identity(plan, processors, config, str(metadata["dataset_name"]))
+    if identity.config_hash != metadata["config_hash"] and not allow_config_change:
+        raise ConfigError(
+            f"{output}: the configuration changed since this build started (config_hash "
+            f"{metadata['config_hash']} on disk, {identity.config_hash} now); resuming would mix "
+            "two datasets. Pass allow_config_change=True to resume anyway."
+        )
+    identity = attrs.evolve(identity, started_at=str(metadata["started_at"]))
+    kept = _written_row_groups(output, metadata, plan)
+    missing = [i for i in range(plan.num_row_groups) if i not in {r.index for r in kept}]
+    _archive_events(output)
+    return _run_into(
+        output,
+        steps,
+        plan,
+        identity,
+        config,
+        processors,
+        missing,
+        kept,
+        schema=metadata.get("schema") or {},
+    )
+
+
+def _identity(
+    plan: Plan, processors: Sequence[Processor], config: RunConfig, dataset_name: str
+) -> RunIdentity:
+    return RunIdentity(
+        dataset_name=dataset_name,
+        config_hash=config_hash(plan, processors, config),
+        target_num_records=plan.num_records,
+        buffer_size=plan.buffer_size,
+        total_num_batches=plan.num_row_groups,
+        columns=plan.columns,
+        started_at=_now(),
+    )
+
+
+def _run_into(
+    output: Path,
+    steps: Sequence[Step],
+    plan: Plan,
+    identity: RunIdentity,
+    config: RunConfig,
+    processors: Sequence[Processor],
+    row_groups: Sequence[int] | None,
+    kept: Sequence[RowGroupRecord],
+    schema: dict[str, str] | None = None,
+) -> RunResult:
+    engine_name = "sync" if config.engine == "sync" or plan.needs_resize else "async"
+    recorder = _Recorder(output, identity, engine_name, kept, schema)
+    recorder.write([], "running", schema={})
+    with _event_stream(output) as stream:
+        events = EventLog(stream)
+
+        def checkpointed(summaries: Sequence[RowGroupSummary], current: dict[str, str]) -> None:
+            recorder.write(summaries, "running", schema=current)
+
+        try:
+            result = run_steps(
+                steps,
+                plan.num_records,
+                config=config,
+                sink=ParquetSink(output),
+                processors=processors,
+                row_groups=row_groups,
+                events=events,
+                on_checkpoint=checkpointed,
+            )
+        except RowforgeError as error:
+            failed: RunResult | None = getattr(error, "result", None)
+            if failed is not None:
+                _finish(output, recorder, failed, kept)
+            raise
+        except BaseException:  # cancelled or interrupted: say so, keep what was written
+            recorder.write(recorder.summaries, "cancelled", schema={}, finished=True)
+            raise
+    _finish(output, recorder, result, kept)
+    return result
+
+
+def _finish(
+    output: Path, recorder: _Recorder, result: RunResult, kept: Sequence[RowGroupRecord]
+) -> None:
+    written = result.actual_records + sum(record.records_written for record in kept)
+    outcome = result.outcome
+    if kept and outcome in ("completed", "partial"):
+        outcome = "completed" if written == recorder.identity.target_num_records else "partial"
+    recorder.write(
+        result.row_groups,
+        outcome,
+        schema=dict(result.schema),
+        early_shutdown=result.early_shutdown,
+        first_error=result.first_error,
+        finished=True,
+    )
+    if result.task_traces:
+        with (output / TRACES_FILE).open("w", encoding="utf-8") as traces:
+            for trace in result.task_traces:
+                traces.write(trace.to_json() + "\n")
+
+
+@contextlib.contextmanager
+def _event_stream(output: Path) -> Iterator[TextIO]:
+    with (output / EVENTS_FILE).open("w", encoding="utf-8", buffering=1) as stream:
+        yield stream
+
+
+def _archive_events(output: Path) -> None:
+    """Keep the interrupted run's event log as events-NNNN.jsonl; each log replays alone."""
+    current = output / EVENTS_FILE
+    if not current.exists():
+        return
+    number = 1
+    while (output / f"events-{number:04d}.jsonl").exists():
+        number += 1
+    current.rename(output / f"events-{number:04d}.jsonl")
+
+
+def _written_row_groups(output: Path, metadata: dict[str, Any], plan: Plan) -> list[RowGroupRecord]:
+    """Row groups whose file is on disk and readable; leftovers of a crash are removed."""
+    directory = output / PARQUET_DIR
+    for leftover in directory.glob(".*.tmp"):
+        leftover.unlink()
+    recorded = {
+        int(raw["index"]): RowGroupRecord.from_json(raw) for raw in metadata.get("row_groups", [])
+    }
+    kept: list[RowGroupRecord] = []
+    for index in range(plan.num_row_groups):
+        path = output / relative_path(index)
+        if not path.exists():
+            continue
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except Exception as error:
+            raise RowforgeError(f"{path}: unreadable Parquet file: {error}") from error
+        planned = plan.row_group(index).size
+        known = recorded.get(index)
+        if known is not None and known.file and known.records_written == rows:
+            kept.append(known)
+        else:  # written, but the crash came before metadata caught up
+            dropped = planned - rows
+            reasons = (
+                {"unknown (recovered from the file after a crash)": dropped} if dropped else {}
+            )
+            kept.append(
+                RowGroupRecord(index, "drained", rows, dropped, reasons, {}, relative_path(index))
+            )
+    return kept
