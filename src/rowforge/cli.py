@@ -27,6 +27,20 @@ def diagrams(
 
 
 @app.command()
+def check(
+    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+) -> None:
+    """Verify an output directory: event replay, no live workers at the end, metadata vs files."""
+    from rowforge.storage.check import first_violation
+
+    problem = first_violation(output_dir)
+    if problem is not None:
+        typer.echo(f"VIOLATION: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {output_dir}")
+
+
+@app.command()
 def demo(
     records: Annotated[int, typer.Option("--records", "-n", help="How many records.")] = 1000,
     output: Annotated[str, typer.Option("--output", "-o", help="Output directory.")] = (
