@@ -38,7 +38,7 @@ from typing import Any
 from rowforge.errors import DatasetGenerationError, DatasetProcessingError
 from rowforge.scheduler.calls import batch_values, call_step
 from rowforge.scheduler.config import RunConfig
-from rowforge.scheduler.core import EngineCore
+from rowforge.scheduler.core import Checkpoint, EngineCore
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import Ready, RowGroup
@@ -443,27 +443,34 @@ class AsyncEngine(EngineCore):
 
     def _start_checkpoint(self, group: RowGroup) -> None:
         assert self._tg is not None
-        frame = group.frame()
-        work = run_uninterrupted(self._checkpoint_work, group.ident, frame)
-        task = self._tg.create_task(work)
+        task = self._tg.create_task(self._checkpoint(group))
         self._checkpoints.add(task)
         task.add_done_callback(partial(self._on_checkpoint_done, group))
+
+    async def _checkpoint(self, group: RowGroup) -> Checkpoint | BaseException:
+        """Processors and the write, in a thread. Returns its error instead of raising it: a
+        child task that raises would make the TaskGroup cancel the whole run on its own."""
+        try:
+            return await run_uninterrupted(self._checkpoint_work, group.ident, group.frame())
+        except Exception as error:
+            return error
 
     def _on_checkpoint_done(self, group: RowGroup, task: asyncio.Task[Any]) -> None:
         try:
             self._checkpoints.discard(task)
             assert self._loop is not None
             self._last_progress = self._loop.time()
-            error = None if task.cancelled() else task.exception()
-            if task.cancelled():
+            outcome = None if task.cancelled() else task.result()
+            if outcome is None:
                 self._close_with(group, "cancel", "run cancelled while writing")
-            elif error is not None:
+            elif isinstance(outcome, Checkpoint):
+                self._written(group, outcome)
+            else:
+                error = outcome
                 if not isinstance(error, DatasetGenerationError):
                     error = self._sink_failure(group.ident, error)
+                self._abort(None, error)  # first: no new row group is admitted by the close
                 self._close_with(group, "fail", str(error))
-                self._abort(None, error)
-            else:
-                self._written(group, task.result())
             self._check_finished()
         except BaseException as failure:
             self._internal_error(failure)
