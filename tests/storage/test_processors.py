@@ -97,10 +97,8 @@ def test_a_processor_that_changes_the_row_count_is_rejected(
 
     steps = [Step("id", ids, kind="batch"), Step("v", lambda row: row["id"], depends_on=["id"])]
     expected = "4" if change == "add" else "2"
-    with pytest.raises(
-        DatasetProcessingError,
-        match=rf"row group 0: {stage} processor 'resize' changed the row count from 3 to {expected}",
-    ):
+    message = rf"row group 0: {stage} processor 'resize' changed the row count from 3 to {expected}"
+    with pytest.raises(DatasetProcessingError, match=message):
         preview_steps(
             steps,
             3,
