@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pandas as pd
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -23,6 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from rowforge.processors import function_processor
 from rowforge.scheduler import RunConfig, build_plan
 from rowforge.scheduler.dispatcher import AsyncEngine
 from rowforge.statemachine import SPECS, EventLog, replay
@@ -31,6 +33,34 @@ from tests.scheduler.scripted import SHAPES, Controller, scripted_steps
 
 TERMINAL_RUN = SPECS["run"].terminal
 OUTCOMES = ["ok", "ok", "ok", "retryable", "rate_limit", "fatal"]
+STAGE_OUTCOMES = st.sampled_from(["ok"] * 6 + ["raise", "resize"])
+
+
+class ScriptedSink(MemorySink):
+    """An in-memory sink that fails for chosen row groups and remembers every row count."""
+
+    def __init__(self, failing: set[int]) -> None:
+        super().__init__()
+        self.failing = failing
+        self.rows: dict[int, int] = {}
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
+        if row_group in self.failing:
+            raise OSError(f"disk full while writing row group {row_group}")
+        self.rows[row_group] = len(frame)
+        return super().write(row_group, frame)
+
+
+def scripted_processor(stage: str, outcomes: dict[int, str], buffer_size: int) -> Any:
+    def scripted(frame: pd.DataFrame) -> pd.DataFrame:
+        outcome = outcomes.get(int(frame.index[0]) // buffer_size, "ok")
+        if outcome == "raise":
+            raise RuntimeError(f"{stage} processor refused")
+        if outcome == "resize":
+            return frame.iloc[1:] if len(frame) > 1 else pd.concat([frame, frame])
+        return frame
+
+    return function_processor(scripted, stage, name=f"scripted_{stage}")  # type: ignore[arg-type]
 
 
 class SchedulerMachine(RuleBasedStateMachine):
@@ -57,6 +87,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         rate=st.sampled_from([0.3, 0.5, 1.0]),
         disable_shutdown=st.booleans(),
         trace=st.booleans(),
+        pre_batch=st.dictionaries(st.integers(0, 8), STAGE_OUTCOMES, max_size=3),
+        post_batch=st.dictionaries(st.integers(0, 8), STAGE_OUTCOMES, max_size=3),
+        failing_writes=st.sets(st.integers(0, 8), max_size=2),
     )
     def start(
         self,
@@ -72,6 +105,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         rate: float,
         disable_shutdown: bool,
         trace: bool,
+        pre_batch: dict[int, str],
+        post_batch: dict[int, str],
+        failing_writes: set[int],
     ) -> None:
         config = RunConfig(
             buffer_size=buffer_size,
@@ -88,7 +124,13 @@ class SchedulerMachine(RuleBasedStateMachine):
             stall_warning_s=60,
         )
         plan = build_plan(scripted_steps(self.controller, shape), num_records, buffer_size)
-        self.engine = AsyncEngine(plan, config, MemorySink(), EventLog())
+        self.stage_outcomes = {"pre_batch": pre_batch, "post_batch": post_batch}
+        processors = [
+            scripted_processor("pre_batch", pre_batch, buffer_size),
+            scripted_processor("post_batch", post_batch, buffer_size),
+        ]
+        self.sink = ScriptedSink(failing_writes)
+        self.engine = AsyncEngine(plan, config, self.sink, EventLog(), processors=processors)
         self.task = self.loop.create_task(self.engine.execute())
         self.settle()
 
@@ -152,8 +194,11 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.settle()
 
     @precondition(lambda self: self.running)
-    @rule()
-    def cancel_the_run(self) -> None:
+    @rule(chance=st.integers(0, 9))
+    def cancel_the_run(self, chance: int) -> None:
+        """Ctrl-C, rarely (one draw in ten), so most examples run to their own end."""
+        if chance:
+            return
         assert self.task is not None
         self.task.cancel()
         self.cancelled = True
@@ -222,6 +267,32 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert states[("row_group", summary.index)] == summary.state
 
     @invariant()
+    def written_row_groups_are_whole_and_unresized(self) -> None:  # INV-5, INV-7
+        engine = self.engine
+        if engine is None:
+            return
+        drained = {s.index: s for s in engine.closed if s.state == "drained"}
+        assert set(self.sink.rows) == set(drained), "written exactly when drained"
+        for index, rows in self.sink.rows.items():
+            assert rows == drained[index].records_written
+            assert rows <= engine.plan.row_group(index).size
+            assert self.stage_outcomes["post_batch"].get(index, "ok") == "ok"
+            assert self.stage_outcomes["pre_batch"].get(index, "ok") == "ok"
+            assert index not in self.sink.failing
+
+    @invariant()
+    def a_failed_checkpoint_fails_the_run(self) -> None:  # INV-6
+        engine = self.engine
+        if engine is None:
+            return
+        failed = [s for s in engine.closed if s.state == "failed"]
+        if failed:
+            assert engine.mode in ("aborting", "cancelling")
+            assert engine.first_error is not None
+            if engine.run.state in TERMINAL_RUN:
+                assert engine.run.state in ("failed", "cancelled")
+
+    @invariant()
     def a_draining_run_leaves_no_call_parked(self) -> None:  # INV-2, INV-8
         """Early shutdown and aborts cancel in-flight calls; they do not wait them out."""
         engine = self.engine
@@ -283,7 +354,8 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert engine.run.state == "cancelled"
 
 
+# 300 examples take about 10 s on this machine: well inside the one-minute CI budget.
 SchedulerMachine.TestCase.settings = settings(
-    settings.default, stateful_step_count=30, deadline=None
+    settings.default, max_examples=300, stateful_step_count=30, deadline=None
 )
 test_scheduler_invariants_hold_under_any_outcomes = SchedulerMachine.TestCase
