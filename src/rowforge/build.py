@@ -8,7 +8,7 @@ at the start, after every checkpoint and at the end), `events.jsonl` (run and ro
 transitions as they happen; worker and cell transitions too when tracing) and `traces.jsonl`
 (when tracing). `preview_steps` runs the same path into memory and writes nothing to disk.
 
-`resume_steps` continues a build that was interrupted (crash, SIGKILL, Ctrl-C): the files on disk
+`resume` continues a build that was interrupted (crash, SIGKILL, Ctrl-C): the files on disk
 are the truth (each one is complete, INV-7); metadata tells which row groups ended how. Row
 groups without a file are generated again; nothing already written is generated twice. A
 different configuration (its hash) is refused unless the caller overrides it.
@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from rowforge.errors import ConfigError, RowforgeError
 from rowforge.processors import Processor
+from rowforge.recipe import load_recipe, save_recipe
 from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_steps
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
@@ -155,6 +156,7 @@ def build_steps(
     output.mkdir(parents=True, exist_ok=True)
     plan = build_plan(steps, num_records, config.buffer_size)
     identity = _identity(plan, processors, config, dataset_name)
+    save_recipe(output, steps, processors, config)
     return _run_into(output, steps, plan, identity, config, processors, None, ())
 
 
@@ -169,17 +171,26 @@ def preview_steps(
     return run_steps(steps, num_records, config=config, sink=MemorySink(), processors=processors)
 
 
-def resume_steps(
-    steps: Sequence[Step],
+def resume(
     output_dir: Path | str,
     *,
+    steps: Sequence[Step] | None = None,
     config: RunConfig | None = None,
-    processors: Sequence[Processor] = (),
+    processors: Sequence[Processor] | None = None,
     allow_config_change: bool = False,
 ) -> RunResult:
-    """Finish an interrupted build: generate only the row groups that have no file yet."""
+    """Finish an interrupted build: generate only the row groups that have no file yet.
+
+    Steps, processors and RunConfig come from the build's recipe.json unless given. A
+    configuration whose hash differs from the build's is refused unless `allow_config_change`.
+    """
     output = Path(output_dir)
     metadata = read_metadata(output)
+    if steps is None:
+        steps, stored_processors, stored_config = load_recipe(output)
+        processors = stored_processors if processors is None else processors
+        config = config or stored_config
+    processors = processors or ()
     config = config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     plan = build_plan(steps, int(metadata["target_num_records"]), config.buffer_size)
     identity = _identity(plan, processors, config, str(metadata["dataset_name"]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rowforge.build import build_steps, resume_steps
+from rowforge.build import build_steps, resume
 from rowforge.errors import ConfigError
 from rowforge.scheduler import Step
 from rowforge.storage.check import first_violation
@@ -72,7 +72,7 @@ def test_a_build_killed_at_random_moments_resumes_without_loss_or_duplicates(
         killed += kill_after_start(process, output, delay)
         state = read_metadata(output)
         done_before = state["num_completed_batches"]
-        result = resume_steps(killable_build.STEPS, output, config=killable_build.CONFIG)
+        result = resume(output)  # steps and config come from the build's recipe.json
         assert result.target_records + done_before * 50 >= killable_build.NUM_RECORDS
         assert_complete(output)
     assert killed >= 8, "most moments must land while the build is running"
@@ -82,9 +82,20 @@ def test_resume_refuses_a_changed_configuration_unless_told(tmp_path: Path) -> N
     build_steps(killable_build.STEPS[:2], 100, tmp_path, config=killable_build.CONFIG)
     changed = [*killable_build.STEPS[:2], Step("extra", lambda row: 1, depends_on=["id"])]
     with pytest.raises(ConfigError, match="the configuration changed since this build started"):
-        resume_steps(changed, tmp_path, config=killable_build.CONFIG)
-    result = resume_steps(killable_build.STEPS[:2], tmp_path, config=killable_build.CONFIG)
+        resume(tmp_path, steps=changed, config=killable_build.CONFIG)
+    result = resume(tmp_path)
     assert result.target_records == 0, "a complete build has nothing left to generate"
+    (tmp_path / "parquet-files" / "batch_00001.parquet").unlink()
+    forced = resume(tmp_path, steps=changed, allow_config_change=True)
+    assert forced.actual_records == 50 and "extra" in forced.generated_cells
+
+
+def test_resume_names_a_step_it_cannot_import(tmp_path: Path) -> None:
+    steps = [killable_build.STEPS[0], Step("anonymous", lambda row: 1, depends_on=["id"])]
+    build_steps(steps, 10, tmp_path)
+    with pytest.raises(ConfigError, match="step 'anonymous' uses a function without an importable"):
+        resume(tmp_path)
+    assert resume(tmp_path, steps=steps).target_records == 0
 
 
 def test_resume_regenerates_only_missing_row_groups(tmp_path: Path) -> None:
@@ -92,7 +103,7 @@ def test_resume_regenerates_only_missing_row_groups(tmp_path: Path) -> None:
     kept = tmp_path / "parquet-files" / "batch_00000.parquet"
     before = kept.stat().st_mtime_ns
     (tmp_path / "parquet-files" / "batch_00002.parquet").unlink()
-    result = resume_steps(killable_build.STEPS, tmp_path, config=killable_build.CONFIG)
+    result = resume(tmp_path)
     assert [group.index for group in result.row_groups] == [2]
     assert kept.stat().st_mtime_ns == before
     assert len(pd.read_parquet(tmp_path / "parquet-files")) == 200
