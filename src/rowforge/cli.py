@@ -40,6 +40,28 @@ def check(
     typer.echo(f"OK: {output_dir}")
 
 
+@app.command(name="resume")
+def resume_command(
+    output_dir: Annotated[Path, typer.Argument(help="The interrupted build's output directory.")],
+    allow_config_change: Annotated[
+        bool, typer.Option("--allow-config-change", help="Resume even if the config changed.")
+    ] = False,
+) -> None:
+    """Finish an interrupted build: generate only the row groups that have no file yet."""
+    from rowforge.build import resume
+    from rowforge.errors import ConfigError, RowforgeError
+
+    try:
+        result = resume(output_dir, allow_config_change=allow_config_change)
+    except RowforgeError as error:
+        typer.echo(f"rowforge resume: {error}", err=True)
+        raise typer.Exit(2 if isinstance(error, ConfigError) else 1) from None
+    typer.echo(
+        f"{result.outcome}: generated {result.actual_records} more records "
+        f"({len(result.row_groups)} row groups) into {output_dir}"
+    )
+
+
 @app.command()
 def demo(
     records: Annotated[int, typer.Option("--records", "-n", help="How many records.")] = 1000,
