@@ -46,16 +46,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
+from _common import machine_description
 from rowforge.statemachine import SPECS, TABLES, CompiledMachine, ReferenceMachine
 
 MACHINE = "worker"
@@ -271,49 +269,6 @@ def reference_bytes_per_worker(sizes: Sizes) -> float:
     return traced_bytes_per_subject(sizes.reference_memory_subjects, make)
 
 
-def cpu_model() -> str:
-    """The first `model name` of /proc/cpuinfo, else whatever `platform` reports."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def usable_cpus() -> int | None:
-    """CPUs this process may run on (affinity), which can be fewer than `os.cpu_count()`."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
-
-
-def package_version(name: str) -> str:
-    """Installed version of `name`, so results can be tied to the `transitions` release."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def machine_description() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    return {
-        "arch": platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": usable_cpus(),
-        "processor": cpu_model(),
-        "transitions": package_version("transitions"),
-        "rowforge": package_version("rowforge"),
-    }
-
-
 def spread(samples: Sequence[float]) -> dict[str, float]:
     """Min / median / max of one measurement's repeats."""
     return {
@@ -384,7 +339,7 @@ def print_table(result: dict[str, Any]) -> None:
     print()
     print(
         f"compiled is {result['speedup']}x faster per transition (medians over"
-        f" {sizes['repeats']} repeats; {result['machine']['processor']},"
+        f" {sizes['repeats']} repeats; {result['machine']['cpu_model']},"
         f" Python {result['machine']['python']})"
     )
 

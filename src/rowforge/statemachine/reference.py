@@ -126,6 +126,9 @@ class ReferenceMachine:
         """Stop tracking `subject` (it is freed); its last state stays on the subject."""
         model = self._models.pop(subject.ident)
         self._machine.remove_model(model)
+        # transitions binds trigger partials to the model, which point back at it: break the
+        # cycle here so a closed row group (and its cells) is freed now, not at the next GC.
+        del model.subject
 
     def fire(self, subject: Subject, trigger: str, details: Mapping[str, Any] | None = None) -> str:
         """Take transition `trigger` or raise; return the new state.
