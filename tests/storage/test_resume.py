@@ -70,10 +70,10 @@ def test_a_build_killed_at_random_moments_resumes_without_loss_or_duplicates(
         output = tmp_path / f"run-{number}"
         process = start_build(output)
         killed += kill_after_start(process, output, delay)
-        state = read_metadata(output)
-        done_before = state["num_completed_batches"]
+        # The files are the truth: metadata may lag them by a row group at the moment of a kill.
+        on_disk = len(list((output / "parquet-files").glob("batch_*.parquet")))
         result = resume(output)  # steps and config come from the build's recipe.json
-        assert result.target_records + done_before * 50 >= killable_build.NUM_RECORDS
+        assert result.target_records == killable_build.NUM_RECORDS - 50 * on_disk
         assert_complete(output)
     assert killed >= 8, "most moments must land while the build is running"
 
