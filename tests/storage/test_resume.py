@@ -108,3 +108,19 @@ def test_resume_regenerates_only_missing_row_groups(tmp_path: Path) -> None:
     assert kept.stat().st_mtime_ns == before
     assert len(pd.read_parquet(tmp_path / "parquet-files")) == 200
     assert first_violation(tmp_path) is None
+
+
+def test_ctrl_c_cancels_the_build_records_it_and_resume_finishes(tmp_path: Path) -> None:
+    process = start_build(tmp_path)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "parquet-files").glob("batch_*.parquet")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) != 0
+    metadata = read_metadata(tmp_path)
+    assert metadata["outcome"] == "cancelled"
+    assert metadata["finished_at"] is not None
+    assert first_violation(tmp_path) is None, "every worker was awaited before the end"
+    resume(tmp_path)
+    assert_complete(tmp_path)
