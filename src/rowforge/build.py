@@ -145,6 +145,9 @@ def build_steps(
     config: RunConfig | None = None,
     processors: Sequence[Processor] = (),
     dataset_name: str = "dataset",
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    recipe: bool = True,
+    fingerprint: str | None = None,
 ) -> RunResult:
     """Generate `num_records` records into `output_dir` (see the module docstring for layout).
 
@@ -155,9 +158,11 @@ def build_steps(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     plan = build_plan(steps, num_records, config.buffer_size)
-    identity = _identity(plan, processors, config, dataset_name)
-    save_recipe(output, steps, processors, config)
-    return _run_into(output, steps, plan, identity, config, processors, None, ())
+    identity = _identity(plan, processors, config, dataset_name, fingerprint)
+    if recipe:
+        save_recipe(output, steps, processors, config)
+    return _run_into(output, steps, plan, identity, config, processors, None, (),
+                     lifespan=lifespan)
 
 
 def preview_steps(
@@ -166,9 +171,11 @@ def preview_steps(
     *,
     config: RunConfig | None = None,
     processors: Sequence[Processor] = (),
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
     """Generate a few records in memory: nothing touches the disk. `result.dataset` holds them."""
-    return run_steps(steps, num_records, config=config, sink=MemorySink(), processors=processors)
+    return run_steps(steps, num_records, config=config, sink=MemorySink(), processors=processors,
+                     lifespan=lifespan)
 
 
 def resume(
@@ -178,6 +185,8 @@ def resume(
     config: RunConfig | None = None,
     processors: Sequence[Processor] | None = None,
     allow_config_change: bool = False,
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    fingerprint: str | None = None,
 ) -> RunResult:
     """Finish an interrupted build: generate only the row groups that have no file yet.
 
@@ -193,7 +202,7 @@ def resume(
     processors = processors or ()
     config = config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     plan = build_plan(steps, int(metadata["target_num_records"]), config.buffer_size)
-    identity = _identity(plan, processors, config, str(metadata["dataset_name"]))
+    identity = _identity(plan, processors, config, str(metadata["dataset_name"]), fingerprint)
     if identity.config_hash != metadata["config_hash"] and not allow_config_change:
         raise ConfigError(
             f"{output}: the configuration changed since this build started (config_hash "
@@ -214,15 +223,17 @@ def resume(
         missing,
         kept,
         schema=metadata.get("schema") or {},
+        lifespan=lifespan,
     )
 
 
 def _identity(
-    plan: Plan, processors: Sequence[Processor], config: RunConfig, dataset_name: str
+    plan: Plan, processors: Sequence[Processor], config: RunConfig, dataset_name: str,
+    fingerprint: str | None = None,
 ) -> RunIdentity:
     return RunIdentity(
         dataset_name=dataset_name,
-        config_hash=config_hash(plan, processors, config),
+        config_hash=fingerprint or config_hash(plan, processors, config),
         target_num_records=plan.num_records,
         buffer_size=plan.buffer_size,
         total_num_batches=plan.num_row_groups,
@@ -241,6 +252,7 @@ def _run_into(
     row_groups: Sequence[int] | None,
     kept: Sequence[RowGroupRecord],
     schema: dict[str, str] | None = None,
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
     engine_name = "sync" if config.engine == "sync" or plan.needs_resize else "async"
     recorder = _Recorder(output, identity, engine_name, kept, schema)
@@ -261,6 +273,7 @@ def _run_into(
                 row_groups=row_groups,
                 events=events,
                 on_checkpoint=checkpointed,
+                lifespan=lifespan,
             )
         except RowforgeError as error:
             failed: RunResult | None = getattr(error, "result", None)

@@ -17,6 +17,7 @@ so two runs in one process never influence each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -97,13 +98,15 @@ async def run_steps_async(
     row_groups: Sequence[int] | None = None,
     events: EventLog | None = None,
     on_checkpoint: CheckpointHook | None = None,
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
     """Generate `num_records` records from `steps` into `sink` (memory by default).
 
     Returns only after every worker and write has finished (INV-2). See the module docstring
     for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
     `row_groups` limits the run to some planned row groups (resume); `on_checkpoint` receives the
-    ended row groups and the Arrow schema after each one ends (metadata).
+    ended row groups and the Arrow schema after each one ends (metadata). `lifespan` is entered
+    around the engine in the run's loop (model clients open and close there).
     """
     config = config or RunConfig()
     if not config.trace and os.environ.get("ROWFORGE_TRACE", "") not in ("", "0"):
@@ -128,7 +131,8 @@ async def run_steps_async(
         on_checkpoint=checkpointed,
     )
     started = time.monotonic()
-    await engine.execute()  # type: ignore[attr-defined]
+    async with lifespan if lifespan is not None else contextlib.nullcontext():
+        await engine.execute()  # type: ignore[attr-defined]
     result = summarise(engine, sink)
     failure = _report(result, engine.first_error, config)
     log.info(  # the run's final summary: every worker is awaited, nothing logs after this

@@ -1,0 +1,163 @@
+"""The public API: `build`, `preview`, `resume`, `load_config` over a `DatasetConfig`.
+
+`build` and `preview` share one run path (`rowforge.build`): build writes the output contract
+(Parquet, metadata.json, events.jsonl, traces.jsonl, plus `config.yaml` so that
+`resume(output_dir)` can continue without the caller's code), preview keeps everything in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from rowforge.build import (
+    _identity,
+    _record,
+    build_steps,
+    preview_steps,
+)
+from rowforge.build import (
+    resume as resume_steps,
+)
+from rowforge.config.compile import compile_config
+from rowforge.config.dataset import DatasetConfig, load_config, save_config
+from rowforge.errors import ConfigError
+from rowforge.scheduler import RunConfig, RunResult, TaskTrace, build_plan
+from rowforge.storage.metadata import read_metadata, render_metadata
+
+CONFIG_FILE = "config.yaml"
+
+__all__ = ["BuildResult", "PreviewResults", "build", "load_config", "preview", "resume"]
+
+
+@attrs.frozen
+class BuildResult:
+    """What `build` produced: where, how it ended, and the metadata.json it wrote."""
+
+    output_dir: Path
+    metadata: dict[str, Any]
+    run: RunResult = attrs.field(repr=False)
+
+    @property
+    def outcome(self) -> str:
+        return str(self.metadata["outcome"])
+
+    @property
+    def num_records(self) -> int:
+        return int(self.metadata["actual_num_records"])
+
+    @property
+    def task_traces(self) -> tuple[TaskTrace, ...]:
+        return self.run.task_traces
+
+    def load_dataset(self) -> pd.DataFrame:
+        """Every written record, ordered by record index."""
+        return pd.read_parquet(self.output_dir / "parquet-files").sort_index()
+
+
+@attrs.frozen
+class PreviewResults:
+    """A preview: the records, the metadata a build would have written, and the task traces."""
+
+    dataset: pd.DataFrame = attrs.field(eq=False)
+    metadata: dict[str, Any]
+    task_traces: tuple[TaskTrace, ...]
+
+
+def build(
+    config: DatasetConfig,
+    num_records: int,
+    output_dir: Path | str,
+    run_config: RunConfig | None = None,
+    *,
+    dataset_name: str = "dataset",
+) -> BuildResult:
+    """Generate `num_records` records into `output_dir`.
+
+    Returns when every record was written (`outcome == "completed"`) or, with the default
+    `on_partial="warn"`, after a WARNING when rows were dropped (`"partial"`). Raises
+    `DatasetGenerationError` when the run failed (metadata.json says why first),
+    `PartialDatasetError` with `on_partial="raise"`, `ConfigError` for bad input.
+    """
+    output = Path(output_dir)
+    compiled = compile_config(config, run_config, num_records)
+    output.mkdir(parents=True, exist_ok=True)
+    _save_config_if_possible(config, output)
+    result = build_steps(
+        compiled.steps, num_records, output, config=compiled.run_config,
+        processors=compiled.processors, dataset_name=dataset_name, lifespan=compiled.registry,
+        recipe=False, fingerprint=_fingerprint(config),
+    )
+    return BuildResult(output, read_metadata(output), result)
+
+
+def preview(
+    config: DatasetConfig, num_records: int = 10, run_config: RunConfig | None = None
+) -> PreviewResults:
+    """Generate a few records in memory (nothing is written to disk)."""
+    compiled = compile_config(config, run_config, num_records)
+    result = preview_steps(
+        compiled.steps, num_records, config=compiled.run_config,
+        processors=compiled.processors, lifespan=compiled.registry,
+    )
+    plan = build_plan(compiled.steps, num_records, compiled.run_config.buffer_size)
+    identity = _identity(plan, compiled.processors, compiled.run_config, "preview",
+                         _fingerprint(config))
+    metadata = render_metadata(
+        identity, engine=result.engine, outcome=result.outcome,
+        row_groups=[attrs.evolve(_record(s), file=None) for s in result.row_groups],
+        schema=result.schema, early_shutdown=result.early_shutdown,
+        first_error=result.first_error, finished_at=None,
+    )
+    dataset = result.dataset if result.dataset is not None else pd.DataFrame()
+    return PreviewResults(dataset, metadata, result.task_traces)
+
+
+def resume(
+    output_dir: Path | str,
+    config: DatasetConfig | None = None,
+    run_config: RunConfig | None = None,
+    *,
+    allow_config_change: bool = False,
+) -> BuildResult:
+    """Continue an interrupted build; only row groups without a file are generated.
+
+    The config comes from the build's config.yaml unless given; a config different from the
+    one the build started with is refused unless `allow_config_change`.
+    """
+    output = Path(output_dir)
+    if config is None and not (output / CONFIG_FILE).exists():
+        result = resume_steps(output, allow_config_change=allow_config_change)
+        return BuildResult(output, read_metadata(output), result)
+    config = config or load_config(output / CONFIG_FILE)
+    metadata = read_metadata(output)
+    base = run_config or RunConfig(buffer_size=int(metadata["buffer_size"]))
+    compiled = compile_config(config, base, int(metadata["target_num_records"]))
+    result = resume_steps(
+        output, steps=compiled.steps, config=compiled.run_config,
+        processors=compiled.processors, allow_config_change=allow_config_change,
+        lifespan=compiled.registry, fingerprint=_fingerprint(config),
+    )
+    return BuildResult(output, read_metadata(output), result)
+
+
+def _fingerprint(config: DatasetConfig) -> str:
+    import hashlib
+    import json
+
+    try:
+        data = config.to_dict()
+    except ConfigError:  # a callable without an importable name: hash what can be named
+        data = {"columns": [repr(c) for c in config.columns], "seed": config.seed}
+    canonical = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _save_config_if_possible(config: DatasetConfig, output: Path) -> None:
+    try:
+        save_config(config, output / CONFIG_FILE)
+    except ConfigError:
+        (output / CONFIG_FILE).unlink(missing_ok=True)  # resume then needs the config passed
