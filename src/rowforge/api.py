@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def build(
     run_config: RunConfig | None = None,
     *,
     dataset_name: str = "dataset",
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildResult:
     """Generate `num_records` records into `output_dir`.
 
@@ -89,7 +91,7 @@ def build(
     result = build_steps(
         compiled.steps, num_records, output, config=compiled.run_config,
         processors=compiled.processors, dataset_name=dataset_name, lifespan=compiled.registry,
-        recipe=False, fingerprint=_fingerprint(config),
+        recipe=False, fingerprint=_fingerprint(config), on_progress=on_progress,
     )
     return BuildResult(output, read_metadata(output), result)
 

@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -148,6 +148,7 @@ def build_steps(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     recipe: bool = True,
     fingerprint: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Generate `num_records` records into `output_dir` (see the module docstring for layout).
 
@@ -162,7 +163,7 @@ def build_steps(
     if recipe:
         save_recipe(output, steps, processors, config)
     return _run_into(output, steps, plan, identity, config, processors, None, (),
-                     lifespan=lifespan)
+                     lifespan=lifespan, on_progress=on_progress)
 
 
 def preview_steps(
@@ -253,6 +254,7 @@ def _run_into(
     kept: Sequence[RowGroupRecord],
     schema: dict[str, str] | None = None,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     engine_name = "sync" if config.engine == "sync" or plan.needs_resize else "async"
     recorder = _Recorder(output, identity, engine_name, kept, schema)
@@ -262,6 +264,11 @@ def _run_into(
 
         def checkpointed(summaries: Sequence[RowGroupSummary], current: dict[str, str]) -> None:
             recorder.write(summaries, "running", schema=current)
+            if on_progress is not None:
+                done = sum(s.planned_records for s in summaries) + sum(
+                    r.records_written + r.records_dropped for r in kept
+                )
+                on_progress(done, identity.target_num_records)
 
         try:
             result = run_steps(

@@ -1,13 +1,195 @@
-"""The `rowforge` command line. Commands arrive with the parts they drive."""
+"""The `rowforge` command line.
+
+Exit codes: 0 success; 1 a failed run, or a partial one with `--on-partial raise`; 2 bad input
+(config, arguments, a directory that is not a rowforge output). Errors print one paragraph and
+no traceback unless `--debug` is given.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="rowforge: synthetic datasets on an explicit state-machine scheduler.")
+app = typer.Typer(
+    help="rowforge: synthetic datasets on an explicit state-machine scheduler.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+
+@contextmanager
+def _errors(command: str, debug: bool) -> Iterator[None]:
+    """Turn rowforge's errors into a paragraph and an exit code."""
+    from rowforge.errors import ConfigError, PartialDatasetError, RowforgeError
+
+    try:
+        yield
+    except (ConfigError, FileNotFoundError) as error:
+        if debug:
+            raise
+        typer.echo(f"rowforge {command}: invalid input: {error}", err=True)
+        raise typer.Exit(2) from None
+    except (RowforgeError, PartialDatasetError) as error:
+        if debug:
+            raise
+        typer.echo(f"rowforge {command}: {error}", err=True)
+        code = 2 if "not a rowforge output" in str(error) else 1
+        raise typer.Exit(code) from None
+
+
+def _logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run_config(**options: Any) -> Any:
+    from rowforge.scheduler import RunConfig
+
+    return RunConfig(**{key: value for key, value in options.items() if value is not None})
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
+    num_records: Annotated[int, typer.Option("--num-records", "-n", help="Records.")] = 100,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path(
+        "output"
+    ),
+    buffer_size: Annotated[int | None, typer.Option(help="Records per row group.")] = None,
+    max_in_flight: Annotated[int | None, typer.Option(help="Global concurrent tasks.")] = None,
+    on_partial: Annotated[str, typer.Option(help="warn or raise.")] = "warn",
+    trace: Annotated[bool, typer.Option("--trace", help="Write traces.jsonl.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT."""
+    from rowforge.api import build
+    from rowforge.config.dataset import load_config
+
+    _logging(debug)
+    with _errors("run", debug):
+        dataset = load_config(config)
+        settings = _run_config(
+            buffer_size=buffer_size,
+            max_in_flight=max_in_flight,
+            on_partial=on_partial,
+            trace=trace,
+        )
+        with _progress_bar(num_records) as advance:
+            result = build(dataset, num_records, output, settings, on_progress=advance)
+        files = len(result.metadata["file_paths"])
+        typer.echo(
+            f"{result.outcome}: {result.num_records} of {num_records} records\n"
+            f"  parquet:  {output / 'parquet-files'}/ ({files} files)\n"
+            f"  metadata: {output / 'metadata.json'}"
+        )
+
+
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int, int], None]]:
+    """One rich progress bar, created only when there is a terminal to draw on."""
+    if not sys.stderr.isatty():
+        yield lambda done, target: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("records", total=total)
+        yield lambda done, target: bar.update(task, completed=done, total=target)
+
+
+@app.command()
+def preview(
+    config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
+    num_records: Annotated[int, typer.Option("--num-records", "-n", help="Records.")] = 10,
+    debug: Debug = False,
+) -> None:
+    """Generate a few records in memory and print them as a table (writes nothing)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rowforge.api import preview as run_preview
+    from rowforge.config.dataset import load_config
+
+    _logging(debug)
+    with _errors("preview", debug):
+        result = run_preview(load_config(config), num_records)
+    table = Table(show_lines=True)
+    table.add_column("#")
+    for column in result.dataset.columns:
+        table.add_column(str(column), overflow="fold")
+    for index, row in result.dataset.iterrows():
+        table.add_row(str(index), *(_short(value) for value in row))
+    Console().print(table)
+    typer.echo(f"{result.metadata['outcome']}: {len(result.dataset)} records (nothing written)")
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
+    debug: Debug = False,
+) -> None:
+    """Check a config without generating anything."""
+    from rowforge.config.compile import compile_config
+    from rowforge.config.dataset import load_config
+    from rowforge.scheduler import build_plan
+
+    with _errors("validate", debug):
+        dataset = load_config(config)
+        compiled = compile_config(dataset)
+        build_plan(compiled.steps, 1, 1)
+    typer.echo(f"OK: {config}: {len(dataset.columns)} columns, {len(dataset.models)} models")
+
+
+@app.command(name="resume")
+def resume_command(
+    output_dir: Annotated[Path, typer.Argument(help="The interrupted build's output directory.")],
+    allow_config_change: Annotated[
+        bool, typer.Option("--allow-config-change", help="Resume even if the config changed.")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Finish an interrupted build: generate only the row groups that have no file yet."""
+    from rowforge.api import resume
+
+    _logging(debug)
+    with _errors("resume", debug):
+        result = resume(output_dir, allow_config_change=allow_config_change)
+    typer.echo(f"{result.outcome}: {result.num_records} records in {output_dir}")
+
+
+@app.command()
+def check(
+    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+) -> None:
+    """Verify an output directory: event replay, no live workers at the end, metadata vs files."""
+    from rowforge.storage.check import first_violation
+
+    problem = first_violation(output_dir)
+    if problem is not None:
+        typer.echo(f"VIOLATION: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {output_dir}")
 
 
 @app.command()
@@ -26,50 +208,33 @@ def diagrams(
     raise typer.Exit(generator.main(args))
 
 
-@app.command()
-def check(
-    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+@app.command(name="mock-server")
+def mock_server(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8000,
+    latency_ms: Annotated[
+        tuple[float, float], typer.Option(help="Uniform latency range in ms.")
+    ] = (0.0, 0.0),
+    rate_limit_rate: Annotated[float, typer.Option(help="Share of 429 answers.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Share of 500 answers.")] = 0.0,
 ) -> None:
-    """Verify an output directory: event replay, no live workers at the end, metadata vs files."""
-    from rowforge.storage.check import first_violation
+    """Serve the mock model as an OpenAI-compatible server on 127.0.0.1."""
+    from rowforge.models import MockSettings
+    from rowforge.models.mock_server import run_server
 
-    problem = first_violation(output_dir)
-    if problem is not None:
-        typer.echo(f"VIOLATION: {problem}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"OK: {output_dir}")
-
-
-@app.command(name="resume")
-def resume_command(
-    output_dir: Annotated[Path, typer.Argument(help="The interrupted build's output directory.")],
-    allow_config_change: Annotated[
-        bool, typer.Option("--allow-config-change", help="Resume even if the config changed.")
-    ] = False,
-) -> None:
-    """Finish an interrupted build: generate only the row groups that have no file yet."""
-    from rowforge.build import resume
-    from rowforge.errors import ConfigError, RowforgeError
-
-    try:
-        result = resume(output_dir, allow_config_change=allow_config_change)
-    except RowforgeError as error:
-        typer.echo(f"rowforge resume: {error}", err=True)
-        raise typer.Exit(2 if isinstance(error, ConfigError) else 1) from None
-    typer.echo(
-        f"{result.outcome}: generated {result.actual_records} more records "
-        f"({len(result.row_groups)} row groups) into {output_dir}"
+    settings = MockSettings(
+        latency_ms=latency_ms, rate_limit_rate=rate_limit_rate, error_rate=error_rate
     )
+    run_server(port, settings)
 
 
 @app.command()
 def demo(
     records: Annotated[int, typer.Option("--records", "-n", help="How many records.")] = 1000,
-    output: Annotated[str, typer.Option("--output", "-o", help="Output directory.")] = (
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path(
         "demo-output"
     ),
 ) -> None:
-    """Run the demo pipeline on simulated model calls and write Parquet."""
+    """Run the demo: support dialogues with a judge, on the built-in mock models."""
     from rowforge.demo import main
 
     raise typer.Exit(main(records, output))

@@ -20,6 +20,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -192,6 +193,8 @@ def _draw_function(column: Column) -> Callable[[random.Random, Any], Any]:
 def _seed_loader(
     column: SeedDatasetColumns, seed: int, num_records: int | None
 ) -> Callable[[pd.DataFrame], list[dict[str, Any]]]:
+    if not Path(column.path).is_file():
+        raise ConfigError(f"column {column.name!r}.path: no such file {column.path!r}")
     cache: dict[str, pd.DataFrame] = {}
 
     def table() -> pd.DataFrame:

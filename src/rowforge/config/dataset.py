@@ -96,7 +96,8 @@ class DatasetConfig:
         }
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> DatasetConfig:
+    def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> DatasetConfig:
+        """Build from the dict form; relative seed-data paths resolve against `base_dir`."""
         if not isinstance(raw, Mapping):
             raise ConfigError(f"a dataset config must be a mapping, got {type(raw).__name__}")
         unknown = sorted(set(raw) - {"seed", "models", "columns", "processors"})
@@ -105,7 +106,8 @@ class DatasetConfig:
                 f"unknown top-level fields {unknown}; known: columns, models, processors, seed"
             )
         columns = [
-            _at(f"columns[{i}]", column_from_dict, c) for i, c in enumerate(_list(raw, "columns"))
+            _at(f"columns[{i}]", column_from_dict, _rebase(c, base_dir))
+            for i, c in enumerate(_list(raw, "columns"))
         ]
         processors = [
             _at(f"processors[{i}]", processor_from_dict, p)
@@ -115,6 +117,15 @@ class DatasetConfig:
             _at(f"models[{i}]", _model_from_dict, m) for i, m in enumerate(_list(raw, "models"))
         ]
         return cls(columns, processors, models or (ModelConfig(alias="mock"),), raw.get("seed", 0))
+
+
+def _rebase(raw: Any, base_dir: Path | None) -> Any:
+    if base_dir is None or not isinstance(raw, Mapping) or raw.get("type") != "seed_dataset":
+        return raw
+    path = raw.get("path")
+    if isinstance(path, str) and not Path(path).is_absolute():
+        return {**raw, "path": str(base_dir / path)}
+    return raw
 
 
 def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
@@ -189,7 +200,7 @@ def load_config(path: Path | str) -> DatasetConfig:
     except (OSError, yaml.YAMLError, json.JSONDecodeError) as error:
         raise ConfigError(f"{source}: cannot read config: {error}") from error
     try:
-        return DatasetConfig.from_dict(raw)
+        return DatasetConfig.from_dict(raw, base_dir=source.parent)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
 
