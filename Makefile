@@ -29,7 +29,7 @@ check-diagrams: install
 	$(PY) -m rowforge.statemachine.diagrams --check
 
 # Each benchmark prints one JSON line, then a table. Run them one at a time: they share 2 cores.
-BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory
+BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory http_e2e
 
 bench: install
 	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) benchmarks/$$name.py $(BENCH_ARGS) || exit 1; done
