@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import emit_json, print_table
-
 from rowforge.api import build
 from rowforge.config.columns import CategorySampler, ExpressionColumn, LLMTextColumn
 from rowforge.config.dataset import DatasetConfig
