@@ -1,0 +1,73 @@
+"""The interface every model client implements, and the one error it adds.
+
+Theory of operation: a column never talks HTTP; it holds a `ModelClient` and awaits
+`complete(messages)`. The client turns every failure into one of three classes, which is all the
+scheduler (`rowforge.scheduler.retry.classify`) needs to decide what happens next:
+
+- `RateLimitError` (HTTP 429): the provider is pacing us; retried without spending the budget,
+  after `retry_after` seconds when the provider said so.
+- `RetryableError` (408, 5xx, timeouts, connection failures): worth another attempt.
+- `ModelRequestError` (other 4xx, malformed responses): the same request would fail again.
+
+No transport exception (`TimeoutError`, `aiohttp.ClientError`, ...) escapes a client, so a
+retry decision never depends on which HTTP library is underneath. Swapping the library means
+writing another class with these two methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from rowforge.errors import RowforgeError
+from rowforge.models.config import ModelConfig
+
+Message = dict[str, str]
+JsonSchema = dict[str, Any]
+
+ROLES = ("system", "user", "assistant")
+
+
+class ModelRequestError(RowforgeError):
+    """A model request failed in a way a retry would not fix: a 4xx other than 408/429 (bad
+    request, auth, refusal) or a response that is not a chat completion."""
+
+
+@runtime_checkable
+class ModelClient(Protocol):
+    """A chat model. One instance per model alias; safe for concurrent `complete` calls."""
+
+    config: ModelConfig
+
+    async def complete(
+        self, messages: list[Message], *, json_schema: JsonSchema | None = None
+    ) -> str:
+        """The assistant's reply to OpenAI-style `messages`.
+
+        With `json_schema`, the reply is asked to be a JSON document valid for that schema (the
+        text is returned unparsed). Raises `RateLimitError`, `RetryableError` or
+        `ModelRequestError` as described in the module docstring, and nothing else except
+        `CancelledError`.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent; the client cannot be used afterwards."""
+        ...
+
+
+def message_problem(messages: object) -> str | None:
+    """Why `messages` is not a valid chat-completions message list, or None if it is.
+
+    Shared by the mock client and the mock server so both reject exactly what the other does.
+    """
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a non-empty list"
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages[{index}] must be an object"
+        role = message.get("role")
+        if role not in ROLES:
+            return f"messages[{index}].role must be one of {ROLES}, got {role!r}"
+        if not isinstance(message.get("content"), str):
+            return f"messages[{index}].content must be a string"
+    return None

@@ -1,0 +1,230 @@
+"""`OpenAIClient`: OpenAI-compatible chat completions over aiohttp.
+
+Theory of operation: one `aiohttp.ClientSession` per client (so per model alias), created on
+first use inside the running loop, with a `TCPConnector(limit=max_parallel_requests)`: requests
+reuse pooled keep-alive connections and never open more than the model's concurrency cap.
+aiohttp was chosen by measurement (far less overhead per request than httpx here); nothing
+outside this module knows it is used. Each request:
+
+1. POSTs `{base_url}/chat/completions` with model, messages, temperature, max_tokens (and a
+   `response_format` of type `json_schema` when a schema is given), under a total timeout of
+   `timeout_s` that covers waiting for a pooled connection, connecting, and reading the body;
+2. is watched by `SlowRequestWarning` while pending;
+3. maps the result onto the three error classes of `rowforge.models.client`: 429 ->
+   `RateLimitError`; 408, 5xx, timeouts and connection failures -> `RetryableError` (both with
+   the `Retry-After` / `retry-after-ms` the server sent); other non-2xx and anything that is not
+   a chat completion -> `ModelRequestError`.
+
+The client does not retry: the scheduler owns retries, pacing and budgets. The session belongs
+to the loop that created it; `aclose()` it before that loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from rowforge.errors import ConfigError, RateLimitError, RetryableError
+from rowforge.models.client import JsonSchema, Message, ModelRequestError
+from rowforge.models.config import ModelConfig
+from rowforge.models.slow import SlowRequestWarning
+
+
+def api_key_from_env(config: ModelConfig) -> str | None:
+    """The API key named by `config.api_key_env`; ConfigError when that variable is unset."""
+    name = config.api_key_env
+    if name is None:
+        return None
+    value = os.environ.get(name, "")
+    if not value.strip():
+        state = "empty" if name in os.environ else "not set"
+        raise ConfigError(
+            f"models[{config.alias!r}].api_key_env names environment variable {name!r}, "
+            f"which is {state}"
+        )
+    return value.strip()
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an
+    HTTP date); None when absent or unreadable, so the scheduler's backoff applies."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        seconds = _non_negative_float(millis)
+        if seconds is not None:
+            return seconds / 1000
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    seconds = _non_negative_float(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _non_negative_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _schema_name(schema: JsonSchema) -> str:
+    """OpenAI requires response_format.json_schema.name to match ^[a-zA-Z0-9_-]{1,64}$."""
+    title = schema.get("title")
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:64] if isinstance(title, str) else ""
+    return name or "response"
+
+
+def _detail(payload: bytes) -> str:
+    """A short, readable reason from an error body: OpenAI's error.message when present."""
+    try:
+        document = json.loads(payload)
+        message = document["error"]["message"]
+        if isinstance(message, str):
+            return message
+    except (ValueError, KeyError, TypeError):
+        pass
+    text = payload.decode("utf-8", "replace").strip()
+    return text[:200] + ("..." if len(text) > 200 else "")
+
+
+class OpenAIClient:
+    """`ModelClient` for `provider="openai"`: any OpenAI-compatible chat-completions server.
+
+    Construction reads the API key (so a missing variable fails before the run starts) and does
+    no I/O; the HTTP session is created by the first `complete` call.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.url = config.endpoint
+        key = api_key_from_env(config)
+        self._headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def _where(self) -> str:
+        return f"model {self.config.alias!r} ({self.url})"
+
+    def _session_for_this_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            self._loop = loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.config.max_parallel_requests),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                headers=self._headers,
+            )
+        elif self._loop is not loop:
+            raise ModelRequestError(
+                f"{self._where()}: this client's connections belong to another event loop; "
+                "aclose() it in that loop and create a client per loop"
+            )
+        return self._session
+
+    def _body(self, messages: list[Message], json_schema: JsonSchema | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        if json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": _schema_name(json_schema), "schema": json_schema},
+            }
+        return body
+
+    async def complete(
+        self, messages: list[Message], *, json_schema: JsonSchema | None = None
+    ) -> str:
+        if self._closed:
+            raise ModelRequestError(f"{self._where()}: the client is closed")
+        body = self._body(messages, json_schema)
+        with SlowRequestWarning(self.config.alias, self.config.slow_request_warning_s):
+            session = self._session_for_this_loop()
+            try:
+                async with session.post(self.url, json=body) as response:
+                    status = response.status
+                    headers = response.headers
+                    payload = await response.read()
+            except TimeoutError as error:
+                raise RetryableError(
+                    f"{self._where()}: no response within {self.config.timeout_s:g}s"
+                ) from error
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+                raise RetryableError(f"{self._where()}: connection failed: {error!r}") from error
+            except aiohttp.ClientError as error:
+                raise ModelRequestError(f"{self._where()}: request failed: {error!r}") from error
+        return self._content(status, headers, payload)
+
+    def _content(self, status: int, headers: Mapping[str, str], payload: bytes) -> str:
+        """The reply text of a finished exchange, or the error it maps to."""
+        where = self._where()
+        if status == 429:
+            retry_after = parse_retry_after(headers)
+            raise RateLimitError(
+                f"{where}: HTTP 429 rate limited: {_detail(payload)}", retry_after=retry_after
+            )
+        if status == 408 or status >= 500:
+            raise RetryableError(
+                f"{where}: HTTP {status}: {_detail(payload)}",
+                retry_after=parse_retry_after(headers),
+            )
+        if not 200 <= status < 300:
+            raise ModelRequestError(f"{where}: HTTP {status}: {_detail(payload)}")
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            raise ModelRequestError(f"{where}: response is not JSON: {_detail(payload)}") from None
+        try:
+            message = document["choices"][0]["message"]
+            content = message["content"]
+        except (KeyError, IndexError, TypeError):
+            raise ModelRequestError(
+                f"{where}: response has no choices[0].message.content: {_detail(payload)}"
+            ) from None
+        if not isinstance(content, str):
+            refusal = message.get("refusal") if isinstance(message, dict) else None
+            if isinstance(refusal, str) and refusal:
+                raise ModelRequestError(f"{where}: the model refused: {refusal}")
+            raise ModelRequestError(
+                f"{where}: choices[0].message.content is {type(content).__name__}, not a string"
+            )
+        return content
+
+    async def aclose(self) -> None:
+        """Close the session and its pooled connections. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def __aenter__(self) -> OpenAIClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
