@@ -1,11 +1,13 @@
 """rowforge: synthetic datasets on an explicit state-machine scheduler.
 
-The engine-level API works on steps (one callable per column): `build_steps`, `preview_steps`,
-`resume`; see `rowforge.scheduler` for `Step` and `RunConfig`, `rowforge.processors` for
-processors. Every error rowforge raises on purpose derives from `RowforgeError`.
+Public API: `load_config`, `build`, `preview`, `resume` over a `DatasetConfig`; `RunConfig` for
+how a run executes; the error classes (all derive from `RowforgeError`). The engine-level
+`build_steps` / `preview_steps` run plain Python callables as steps (`rowforge.scheduler.Step`).
 """
 
-from rowforge.build import build_steps, preview_steps, resume
+from rowforge.api import BuildResult, PreviewResults, build, preview, resume
+from rowforge.build import build_steps, preview_steps
+from rowforge.config.dataset import DatasetConfig, load_config, save_config
 from rowforge.errors import (
     ConfigError,
     DatasetGenerationError,
@@ -15,20 +17,30 @@ from rowforge.errors import (
     RetryableError,
     RowforgeError,
 )
+from rowforge.models import MockSettings, ModelConfig
 from rowforge.scheduler import RunConfig, RunResult, Step
 
 __all__ = [
+    "BuildResult",
     "ConfigError",
+    "DatasetConfig",
     "DatasetGenerationError",
     "DatasetProcessingError",
+    "MockSettings",
+    "ModelConfig",
     "PartialDatasetError",
+    "PreviewResults",
     "RateLimitError",
     "RetryableError",
     "RowforgeError",
     "RunConfig",
     "RunResult",
     "Step",
+    "build",
     "build_steps",
+    "load_config",
+    "preview",
     "preview_steps",
     "resume",
+    "save_config",
 ]
