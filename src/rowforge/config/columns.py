@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from rowforge.config.templates import compile_template, referenced_columns
 from rowforge.errors import ConfigError
+from rowforge.templates import compile_template, referenced_columns
 
 PERSON_FIELDS = (
     "name",

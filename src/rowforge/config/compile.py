@@ -44,11 +44,11 @@ from rowforge.config.columns import (
     UUIDSampler,
 )
 from rowforge.config.dataset import DatasetConfig
-from rowforge.config.templates import compile_template, render
 from rowforge.errors import ConfigError
 from rowforge.models import ModelClient, ModelConfig, create_client
 from rowforge.processors import DropColumns, Processor
 from rowforge.scheduler import RunConfig, Step
+from rowforge.templates import compile_template, render
 
 
 class ModelRegistry:

@@ -8,11 +8,11 @@ from typing import Any
 
 import attrs
 import jinja2
-import jinja2.sandbox
 import pandas as pd
 
 from rowforge.errors import ConfigError
 from rowforge.processors.base import Processor, Stage, check_stage
+from rowforge.templates import compile_template
 
 
 def _names(value: Sequence[str]) -> tuple[str, ...]:
@@ -57,11 +57,6 @@ class RenameColumns(Processor):
         return frame.rename(columns=self.mapping)
 
 
-_ENVIRONMENT = jinja2.sandbox.ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False
-)
-
-
 @attrs.frozen
 class SchemaTransform(Processor):
     """Add a column of JSON text built from a template over each row.
@@ -78,13 +73,9 @@ class SchemaTransform(Processor):
 
     def __attrs_post_init__(self) -> None:
         check_stage(self.stage, self.name)
-        try:
-            compiled = _compile(self.template)
-        except jinja2.TemplateSyntaxError as error:
-            raise ConfigError(
-                f"SchemaTransform {self.column!r}: bad template at line {error.lineno}: {error}"
-            ) from error
-        object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(
+            self, "_compiled", _compile(self.template, f"SchemaTransform {self.column!r}")
+        )
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         rows = frame.to_dict(orient="records")
@@ -92,13 +83,13 @@ class SchemaTransform(Processor):
         return frame.assign(**{self.column: texts})
 
 
-def _compile(template: Any) -> Any:
+def _compile(template: Any, where: str) -> Any:
     if isinstance(template, str):
-        return _ENVIRONMENT.from_string(template)
+        return compile_template(template, where)
     if isinstance(template, Mapping):
-        return {str(key): _compile(value) for key, value in template.items()}
+        return {str(key): _compile(value, where) for key, value in template.items()}
     if isinstance(template, list | tuple):
-        return [_compile(item) for item in template]
+        return [_compile(item, where) for item in template]
     if template is None or isinstance(template, bool | int | float):
         return template
     kind = type(template).__name__

@@ -1,4 +1,4 @@
-"""Jinja2 templates over a row: sandboxed, strict, compiled once per column."""
+"""Jinja2 templates over a row: sandboxed, strict, compiled once (columns and processors)."""
 
 from __future__ import annotations
 
