@@ -35,6 +35,14 @@ def _fail(column: Any, field: str, problem: str) -> ConfigError:
     return ConfigError(f"column {column.name!r}.{field}: {problem}")
 
 
+def _numbers(column: Any, *fields: str) -> None:
+    """Numeric fields must hold numbers (YAML can hand us strings)."""
+    for field in fields:
+        value = getattr(column, field)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail(column, field, f"must be a number, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Column:
     """Base of every column type."""
@@ -113,6 +121,7 @@ class UniformSampler(Column):
     high: float = 1.0
 
     def validate(self) -> None:
+        _numbers(self, "low", "high")
         if not self.low < self.high:
             raise _fail(self, "low", f"must be below high ({self.low} >= {self.high})")
 
@@ -126,6 +135,7 @@ class GaussianSampler(Column):
     stddev: float = 1.0
 
     def validate(self) -> None:
+        _numbers(self, "mean", "stddev")
         if not self.stddev > 0:
             raise _fail(self, "stddev", f"must be positive, got {self.stddev}")
 
@@ -139,8 +149,10 @@ class IntegerSampler(Column):
     high: int = 100
 
     def validate(self) -> None:
-        if not isinstance(self.low, int) or not isinstance(self.high, int):
-            raise _fail(self, "low", "low and high must be integers")
+        for field in ("low", "high"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _fail(self, field, f"must be an integer, got {value!r}")
         if self.low > self.high:
             raise _fail(self, "low", f"must not exceed high ({self.low} > {self.high})")
 
@@ -153,6 +165,7 @@ class BernoulliSampler(Column):
     p: float = 0.5
 
     def validate(self) -> None:
+        _numbers(self, "p")
         if not 0 <= self.p <= 1:
             raise _fail(self, "p", f"must be in [0, 1], got {self.p}")
 
@@ -179,6 +192,8 @@ class DatetimeSampler(Column):
             start, end = dt.datetime.fromisoformat(self.start), dt.datetime.fromisoformat(self.end)
         except (TypeError, ValueError) as error:
             raise _fail(self, "start", f"start and end must be ISO-8601 dates: {error}") from None
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            raise _fail(self, "start", "start and end must both have a time zone or both not")
         if not start < end:
             raise _fail(self, "start", f"must be before end ({self.start} >= {self.end})")
 
@@ -259,8 +274,9 @@ class LLMStructuredColumn(LLMTextColumn):
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as error:
             raise _fail(self, "output_schema", f"invalid JSON Schema: {error.message}") from None
-        if self.max_parse_retries < 0:
-            raise _fail(self, "max_parse_retries", "must be >= 0")
+        retries = self.max_parse_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise _fail(self, "max_parse_retries", f"must be an integer >= 0, got {retries!r}")
 
 
 # -- custom and seed data ----------------------------------------------------------------------
