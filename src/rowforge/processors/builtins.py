@@ -57,6 +57,15 @@ class RenameColumns(Processor):
         return frame.rename(columns=self.mapping)
 
 
+def _json_shaped(value: Any) -> Any:
+    """Canonical JSON shape (tuples become lists), so equal templates compare equal."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_shaped(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_shaped(item) for item in value]
+    return value
+
+
 @attrs.frozen
 class SchemaTransform(Processor):
     """Add a column of JSON text built from a template over each row.
@@ -67,7 +76,7 @@ class SchemaTransform(Processor):
     """
 
     column: str
-    template: Any
+    template: Any = attrs.field(converter=_json_shaped)
     stage: Stage = "post_batch"
     _compiled: Any = attrs.field(init=False, repr=False, eq=False)
 
