@@ -2,7 +2,7 @@
 
 Every column has a `name` (the output column) and a `type` tag used in YAML/JSON. Validation
 errors are `ConfigError`s naming the column and field; `DatasetConfig` prefixes the position
-(`columns[2] 'answer'.temperature: ...`). Turning columns into executable steps is
+(`columns[2]: column 'answer'.prompt: ...`). Turning columns into executable steps is
 `rowforge.config.compile`'s job, so this module stays pure data.
 """
 

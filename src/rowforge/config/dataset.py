@@ -2,7 +2,7 @@
 
 A config is frozen and checked on construction: unique output names, every template and
 dependency refers to a known column, every LLM column names a declared model, no cycles. Every
-problem is a `ConfigError` whose message starts with the field path (`columns[2] 'answer'.prompt`).
+problem is a `ConfigError` whose message starts with the field path (`columns[2]: column 'answer'.prompt: ...`).
 `to_dict`/`from_dict` give the YAML/JSON form; `load_config`/`save_config` read and write files.
 """
 
@@ -191,6 +191,15 @@ def _check_acyclic(columns: Sequence[Column]) -> None:
         visit(column.name)
 
 
+def _one_line(error: Exception) -> str:
+    """A parser error as one line: position and problem, without the source snippet."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(error).split())
+
+
 def load_config(path: Path | str) -> DatasetConfig:
     """Read a YAML or JSON config file; errors name the file and the field path."""
     source = Path(path)
@@ -198,7 +207,7 @@ def load_config(path: Path | str) -> DatasetConfig:
         text = source.read_text(encoding="utf-8")
         raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
     except (OSError, yaml.YAMLError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{source}: cannot read config: {error}") from error
+        raise ConfigError(f"{source}: cannot read config: {_one_line(error)}") from error
     try:
         return DatasetConfig.from_dict(raw, base_dir=source.parent)
     except ConfigError as error:
