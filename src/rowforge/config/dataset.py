@@ -2,7 +2,8 @@
 
 A config is frozen and checked on construction: unique output names, every template and
 dependency refers to a known column, every LLM column names a declared model, no cycles. Every
-problem is a `ConfigError` whose message starts with the field path (`columns[2]: column 'answer'.prompt: ...`).
+problem is a `ConfigError` whose message starts with the field path
+(`columns[2]: column 'answer'.prompt: ...`).
 `to_dict`/`from_dict` give the YAML/JSON form; `load_config`/`save_config` read and write files.
 """
 
