@@ -737,3 +737,29 @@ def test_a_value_of_the_wrong_kind_is_a_config_error_naming_the_field(
 def test_a_datetime_column_built_in_python_refuses_mixed_time_zones_with_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"column 'd'\.start: "):
         DatetimeSampler(name="d", start="2024-01-01", end="2024-01-02T00:00+00:00")
+
+
+def test_a_pydantic_model_can_stand_for_the_output_schema() -> None:
+    import pydantic
+
+    class Verdict(pydantic.BaseModel):
+        score: int
+        reason: str
+
+    column = LLMStructuredColumn(name="verdict", prompt="Rate it.", model="mock",
+                                 output_schema=Verdict)
+    assert column.output_schema == Verdict.model_json_schema()
+    result = preview(DatasetConfig(columns=[column]), 3)
+    for value in result.dataset["verdict"]:
+        Verdict.model_validate(value)
+
+
+def test_a_seed_dataset_can_come_from_a_dataframe_but_not_be_saved() -> None:
+    frame = pd.DataFrame({"city": ["Oslo", "Lima"], "code": [1, 2]})
+    seed = SeedDatasetColumns(name="places", frame=frame, columns=["city"])
+    result = preview(DatasetConfig(columns=[seed]), 4)
+    assert list(result.dataset["city"]) == ["Oslo", "Lima", "Oslo", "Lima"]
+    with pytest.raises(ConfigError, match="a DataFrame seed cannot be written to a config file"):
+        DatasetConfig(columns=[seed]).to_dict()
+    with pytest.raises(ConfigError, match="give exactly one of path"):
+        SeedDatasetColumns(name="places", columns=["city"])

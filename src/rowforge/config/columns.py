@@ -251,16 +251,23 @@ class LLMTextColumn(Column):
         return names
 
 
+def _json_schema(value: Any) -> Any:
+    """A pydantic model class stands for its JSON Schema."""
+    schema_of = getattr(value, "model_json_schema", None)
+    return schema_of() if callable(schema_of) else value
+
+
 @attrs.frozen(kw_only=True)
 class LLMStructuredColumn(LLMTextColumn):
-    """A JSON object from a model, validated against `output_schema` (JSON Schema).
+    """A JSON object from a model, validated against `output_schema` (a JSON Schema, or a
+    pydantic model class, which is turned into its JSON Schema).
 
     Invalid output is asked for again up to `max_parse_retries` times; then the cell fails with
     the validation error (its row is dropped and the reason is recorded).
     """
 
     TYPE: ClassVar[str] = "llm_structured"
-    output_schema: Mapping[str, Any] = attrs.field(factory=dict)
+    output_schema: Mapping[str, Any] = attrs.field(factory=dict, converter=_json_schema)
     max_parse_retries: int = 2
 
     def validate(self) -> None:
@@ -324,18 +331,20 @@ class CustomColumn(Column):
 
 @attrs.frozen(kw_only=True)
 class SeedDatasetColumns(Column):
-    """Rows from a Parquet or CSV file: one output column per name in `columns`.
+    """Rows from a Parquet or CSV file (`path`) or, in Python, a DataFrame (`frame`): one output
+    column per name in `columns`.
 
-    `order`: "ordered" cycles through the file in order; "shuffled" samples rows (with or
-    without replacement; without replacement needs enough rows). `name` prefixes nothing: it
-    only names the seed source in messages.
+    `order`: "ordered" cycles through the rows in order; "shuffled" samples rows (with or
+    without replacement; without replacement needs enough rows). `name` only names the seed
+    source in messages. A config with a `frame` cannot be written to YAML.
     """
 
     TYPE: ClassVar[str] = "seed_dataset"
-    path: str
     columns: tuple[str, ...] = attrs.field(converter=_tuple)
+    path: str = ""
     order: Literal["ordered", "shuffled"] = "ordered"
     with_replacement: bool = True
+    frame: Any = attrs.field(default=None, eq=False, repr=False)
 
     def outputs(self) -> tuple[str, ...]:
         return self.columns
@@ -343,10 +352,19 @@ class SeedDatasetColumns(Column):
     def validate(self) -> None:
         if self.order not in ("ordered", "shuffled"):
             raise _fail(self, "order", f"must be 'ordered' or 'shuffled', got {self.order!r}")
-        if Path(self.path).suffix.lower() not in (".parquet", ".csv"):
+        if (self.frame is None) == (not self.path):
+            raise _fail(self, "path", "give exactly one of path (a file) and frame (a DataFrame)")
+        if self.frame is None and Path(self.path).suffix.lower() not in (".parquet", ".csv"):
             raise _fail(self, "path", f"must be a .parquet or .csv file, got {self.path!r}")
         if not self.columns:
             raise _fail(self, "columns", "needs at least one column")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.frame is not None:
+            raise _fail(self, "frame", "a DataFrame seed cannot be written to a config file")
+        data = super().to_dict()
+        data.pop("frame", None)
+        return data
 
 
 COLUMN_TYPES: dict[str, type[Column]] = {

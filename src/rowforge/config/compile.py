@@ -193,14 +193,19 @@ def _draw_function(column: Column) -> Callable[[random.Random, Any], Any]:
 def _seed_loader(
     column: SeedDatasetColumns, seed: int, num_records: int | None
 ) -> Callable[[pd.DataFrame], list[dict[str, Any]]]:
-    if not Path(column.path).is_file():
+    if column.frame is None and not Path(column.path).is_file():
         raise ConfigError(f"column {column.name!r}.path: no such file {column.path!r}")
     cache: dict[str, pd.DataFrame] = {}
 
     def table() -> pd.DataFrame:
         if "data" not in cache:
-            path = column.path
-            data = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+            path = column.path or "the DataFrame"
+            if column.frame is not None:
+                data = pd.DataFrame(column.frame)
+            elif path.endswith(".parquet"):
+                data = pd.read_parquet(path)
+            else:
+                data = pd.read_csv(path)
             missing = [c for c in column.columns if c not in data.columns]
             if missing:
                 raise ConfigError(f"column {column.name!r}: {path} has no columns {missing}")
