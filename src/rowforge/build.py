@@ -16,6 +16,7 @@ different configuration (its hash) is refused unless the caller overrides it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -287,8 +288,15 @@ def _run_into(
             if failed is not None:
                 _finish(output, recorder, failed, kept)
             raise
-        except BaseException:  # cancelled or interrupted: say so, keep what was written
-            recorder.write(recorder.summaries, "cancelled", schema={}, finished=True)
+        except BaseException as error:  # keep what was written; say how the run ended
+            interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+            recorder.write(
+                recorder.summaries,
+                "cancelled" if interrupted else "failed",
+                schema={},
+                first_error=None if interrupted else f"{type(error).__name__}: {error}",
+                finished=True,
+            )
             raise
     _finish(output, recorder, result, kept)
     return result

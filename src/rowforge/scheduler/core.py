@@ -94,6 +94,10 @@ class EngineCore:
         self._next_worker = 0
         self._last_error: tuple[Step, BaseException] | None = None
 
+    async def execute(self) -> None:
+        """Run to a terminal state; each engine decides the order of the work."""
+        raise NotImplementedError
+
     # -- row groups ------------------------------------------------------------------------
 
     def _open_group(self, layout: RowGroupPlan) -> RowGroup:

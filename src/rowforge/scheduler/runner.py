@@ -132,7 +132,7 @@ async def run_steps_async(
     )
     started = time.monotonic()
     async with lifespan if lifespan is not None else contextlib.nullcontext():
-        await engine.execute()  # type: ignore[attr-defined]
+        await engine.execute()
     result = summarise(engine, sink)
     failure = _report(result, engine.first_error, config)
     log.info(  # the run's final summary: every worker is awaited, nothing logs after this
