@@ -8,6 +8,7 @@ the client's). Measured for `max_parallel_requests` 32 and 128 at 50 ms and 0 ms
 Reported: records/s, requests/s, client CPU milliseconds per request (user+sys of this process
 during the build), and efficiency = requests/s / (cap / latency) at 50 ms.
 
+Full mode keeps the median of 3 runs per setting (2 cores shared with the server are noisy).
 Run: `make bench` or `.venv/bin/python benchmarks/http_e2e.py [--quick]`.
 """
 
@@ -120,12 +121,24 @@ def measure(records: int, cap: int, latency_ms: float) -> dict[str, Any]:
     return row
 
 
+def median_of(records: int, cap: int, latency_ms: float, repeats: int) -> dict[str, Any]:
+    """Repeat a measurement (each with a fresh server) and keep the run with median wall time."""
+    runs = sorted(
+        (measure(records, cap, latency_ms) for _ in range(repeats)), key=lambda row: row["wall_s"]
+    )
+    chosen = runs[len(runs) // 2]
+    chosen["records_per_s_runs"] = [row["records_per_s"] for row in runs]
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 records instead of 5,000")
+    parser.add_argument("--quick", action="store_true", help="1,000 records, one run each")
     args = parser.parse_args()
-    records = 1000 if args.quick else 5000
-    rows = [measure(records, cap, latency) for latency in (50.0, 0.0) for cap in (32, 128)]
+    records, repeats = (1000, 1) if args.quick else (5000, 3)
+    rows = [
+        median_of(records, cap, latency, repeats) for latency in (50.0, 0.0) for cap in (32, 128)
+    ]
     emit_json("http_e2e", {"records": records, "llm_columns": LLM_COLUMNS, "results": rows})
     print_table(
         ["cap", "latency ms", "records/s", "requests/s", "client CPU ms/req", "efficiency"],
