@@ -90,6 +90,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         pre_batch=st.dictionaries(st.integers(0, 8), STAGE_OUTCOMES, max_size=3),
         post_batch=st.dictionaries(st.integers(0, 8), STAGE_OUTCOMES, max_size=3),
         failing_writes=st.sets(st.integers(0, 8), max_size=2),
+        adaptive=st.booleans(),
     )
     def start(
         self,
@@ -108,6 +109,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         pre_batch: dict[int, str],
         post_batch: dict[int, str],
         failing_writes: set[int],
+        adaptive: bool,
     ) -> None:
         config = RunConfig(
             buffer_size=buffer_size,
@@ -122,6 +124,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             disable_early_shutdown=disable_shutdown,
             trace=trace,
             stall_warning_s=60,
+            adaptive_concurrency=adaptive,
         )
         plan = build_plan(scripted_steps(self.controller, shape), num_records, buffer_size)
         self.stage_outcomes = {"pre_batch": pre_batch, "post_batch": post_batch}

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from rowforge.errors import RateLimitError
+from rowforge.scheduler.adaptive import AdaptiveLimit
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.plan import Step
 from rowforge.scheduler.subjects import Worker
@@ -43,6 +45,11 @@ class Admission:
         self.peak_per_resource: dict[str, int] = dict.fromkeys(self.resource_caps, 0)
         self._cursor = 0
         self.queued = 0
+        self.adaptive: dict[str, AdaptiveLimit] = (
+            {name: AdaptiveLimit(cap) for name, cap in self.resource_caps.items()}
+            if config.adaptive_concurrency
+            else {}
+        )
 
     def push(self, worker: Worker) -> None:
         """Queue a worker. Retries go first: they finish rows already under way, and a provider
@@ -65,7 +72,7 @@ class Admission:
             if not queue:
                 continue
             resource = self._resource_of[name]
-            if resource is not None and self.per_resource[resource] >= self.resource_caps[resource]:
+            if resource is not None and self.per_resource[resource] >= self.cap_now(resource):
                 continue
             worker = queue.popleft()
             self.queued -= 1
@@ -73,6 +80,21 @@ class Admission:
             self._acquire(worker, resource)
             return worker
         return None
+
+    def cap_now(self, resource: str) -> int:
+        """The configured cap, or the adaptive limit below it when adaptive concurrency is on."""
+        adaptive = self.adaptive.get(resource)
+        return self.resource_caps[resource] if adaptive is None else adaptive.current
+
+    def observe(self, worker: Worker) -> None:
+        """Feed a finished attempt to its resource's adaptive limit (when there is one)."""
+        adaptive = self.adaptive.get(worker.resource_lease or "")
+        if adaptive is None:
+            return
+        if worker.outcome == "succeeded":
+            adaptive.succeeded()
+        elif isinstance(worker.error, RateLimitError):
+            adaptive.rate_limited(worker.started, worker.finished)
 
     def _acquire(self, worker: Worker, resource: str | None) -> None:
         self.in_flight += 1

@@ -58,7 +58,8 @@ class RunConfig:
     `max_retries` attempts after the first for retryable errors; rate limits retry with pacing up
     to `max_rate_limit_retries` without counting as failures. Early shutdown trips when, over the
     last `early_shutdown_window` finished tasks, the failure rate reaches
-    `early_shutdown_error_rate`.
+    `early_shutdown_error_rate`. With `adaptive_concurrency`, each resource's limit backs off on
+    rate limits and recovers on success, never above its cap (see `scheduler.adaptive`).
     """
 
     buffer_size: int = attrs.field(default=1000, validator=_positive)
@@ -74,6 +75,7 @@ class RunConfig:
     early_shutdown_window: int = attrs.field(default=50, validator=_positive)
     early_shutdown_error_rate: float = attrs.field(default=0.5, validator=_rate)
     disable_early_shutdown: bool = False
+    adaptive_concurrency: bool = False
     on_partial: OnPartial = attrs.field(default="warn", validator=_choice("warn", "raise"))
     stall_warning_s: float = attrs.field(default=30.0, validator=_positive)
     engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))

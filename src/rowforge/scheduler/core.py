@@ -235,4 +235,5 @@ class EngineCore:
             "workers_created": self._next_worker,
             "stall_warnings": self.stall_warnings,
             "cell_delta": self.cell_delta,
+            "adaptive_limits": {r: a.current for r, a in self.admission.adaptive.items()},
         }

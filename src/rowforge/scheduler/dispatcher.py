@@ -222,6 +222,7 @@ class AsyncEngine(EngineCore):
             worker.outcome, "succeed"
         )
         self.machines.workers.fire(worker, trigger)
+        self.admission.observe(worker)
         self.admission.release(worker)
         self._drain(worker)
 
