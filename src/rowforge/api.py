@@ -15,10 +15,10 @@ import attrs
 import pandas as pd
 
 from rowforge.build import (
-    _identity,
-    _record,
     build_steps,
     preview_steps,
+    row_group_record,
+    run_identity,
 )
 from rowforge.build import (
     resume as resume_steps,
@@ -89,9 +89,16 @@ def build(
     output.mkdir(parents=True, exist_ok=True)
     _save_config_if_possible(config, output)
     result = build_steps(
-        compiled.steps, num_records, output, config=compiled.run_config,
-        processors=compiled.processors, dataset_name=dataset_name, lifespan=compiled.registry,
-        recipe=False, fingerprint=_fingerprint(config), on_progress=on_progress,
+        compiled.steps,
+        num_records,
+        output,
+        config=compiled.run_config,
+        processors=compiled.processors,
+        dataset_name=dataset_name,
+        lifespan=compiled.registry,
+        recipe=False,
+        fingerprint=_fingerprint(config),
+        on_progress=on_progress,
     )
     return BuildResult(output, read_metadata(output), result)
 
@@ -102,17 +109,25 @@ def preview(
     """Generate a few records in memory (nothing is written to disk)."""
     compiled = compile_config(config, run_config, num_records)
     result = preview_steps(
-        compiled.steps, num_records, config=compiled.run_config,
-        processors=compiled.processors, lifespan=compiled.registry,
+        compiled.steps,
+        num_records,
+        config=compiled.run_config,
+        processors=compiled.processors,
+        lifespan=compiled.registry,
     )
     plan = build_plan(compiled.steps, num_records, compiled.run_config.buffer_size)
-    identity = _identity(plan, compiled.processors, compiled.run_config, "preview",
-                         _fingerprint(config))
+    identity = run_identity(
+        plan, compiled.processors, compiled.run_config, "preview", _fingerprint(config)
+    )
     metadata = render_metadata(
-        identity, engine=result.engine, outcome=result.outcome,
-        row_groups=[attrs.evolve(_record(s), file=None) for s in result.row_groups],
-        schema=result.schema, early_shutdown=result.early_shutdown,
-        first_error=result.first_error, finished_at=None,
+        identity,
+        engine=result.engine,
+        outcome=result.outcome,
+        row_groups=[attrs.evolve(row_group_record(s), file=None) for s in result.row_groups],
+        schema=result.schema,
+        early_shutdown=result.early_shutdown,
+        first_error=result.first_error,
+        finished_at=None,
     )
     dataset = result.dataset if result.dataset is not None else pd.DataFrame()
     return PreviewResults(dataset, metadata, result.task_traces)
@@ -139,9 +154,13 @@ def resume(
     base = run_config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     compiled = compile_config(config, base, int(metadata["target_num_records"]))
     result = resume_steps(
-        output, steps=compiled.steps, config=compiled.run_config,
-        processors=compiled.processors, allow_config_change=allow_config_change,
-        lifespan=compiled.registry, fingerprint=_fingerprint(config),
+        output,
+        steps=compiled.steps,
+        config=compiled.run_config,
+        processors=compiled.processors,
+        allow_config_change=allow_config_change,
+        lifespan=compiled.registry,
+        fingerprint=_fingerprint(config),
     )
     return BuildResult(output, read_metadata(output), result)
 

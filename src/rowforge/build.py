@@ -112,7 +112,7 @@ class _Recorder:
     ) -> None:
         self.schema = self.schema or schema
         self.summaries = list(summaries)
-        records = self.kept + [_record(summary) for summary in summaries]
+        records = self.kept + [row_group_record(summary) for summary in summaries]
         document = render_metadata(
             self.identity,
             engine=self.engine,
@@ -126,7 +126,7 @@ class _Recorder:
         write_json_atomic(self.path, document)
 
 
-def _record(summary: RowGroupSummary) -> RowGroupRecord:
+def row_group_record(summary: RowGroupSummary) -> RowGroupRecord:
     return RowGroupRecord(
         index=summary.index,
         state=summary.state,
@@ -160,11 +160,21 @@ def build_steps(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     plan = build_plan(steps, num_records, config.buffer_size)
-    identity = _identity(plan, processors, config, dataset_name, fingerprint)
+    identity = run_identity(plan, processors, config, dataset_name, fingerprint)
     if recipe:
         save_recipe(output, steps, processors, config)
-    return _run_into(output, steps, plan, identity, config, processors, None, (),
-                     lifespan=lifespan, on_progress=on_progress)
+    return _run_into(
+        output,
+        steps,
+        plan,
+        identity,
+        config,
+        processors,
+        None,
+        (),
+        lifespan=lifespan,
+        on_progress=on_progress,
+    )
 
 
 def preview_steps(
@@ -176,8 +186,14 @@ def preview_steps(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
     """Generate a few records in memory: nothing touches the disk. `result.dataset` holds them."""
-    return run_steps(steps, num_records, config=config, sink=MemorySink(), processors=processors,
-                     lifespan=lifespan)
+    return run_steps(
+        steps,
+        num_records,
+        config=config,
+        sink=MemorySink(),
+        processors=processors,
+        lifespan=lifespan,
+    )
 
 
 def resume(
@@ -204,7 +220,7 @@ def resume(
     processors = processors or ()
     config = config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     plan = build_plan(steps, int(metadata["target_num_records"]), config.buffer_size)
-    identity = _identity(plan, processors, config, str(metadata["dataset_name"]), fingerprint)
+    identity = run_identity(plan, processors, config, str(metadata["dataset_name"]), fingerprint)
     if identity.config_hash != metadata["config_hash"] and not allow_config_change:
         raise ConfigError(
             f"{output}: the configuration changed since this build started (config_hash "
@@ -229,8 +245,11 @@ def resume(
     )
 
 
-def _identity(
-    plan: Plan, processors: Sequence[Processor], config: RunConfig, dataset_name: str,
+def run_identity(
+    plan: Plan,
+    processors: Sequence[Processor],
+    config: RunConfig,
+    dataset_name: str,
     fingerprint: str | None = None,
 ) -> RunIdentity:
     return RunIdentity(
