@@ -161,3 +161,15 @@ class DiscardSink:
         with self._lock:
             self.row_groups += 1
             self.rows += len(frame)
+
+
+def chain_steps() -> list[Any]:
+    """The zero-latency chain a -> b -> c of sync cell steps used by the overhead and memory
+    benchmarks, so both measure the same workload."""
+    from rowforge.scheduler import Step
+
+    return [
+        Step("a", lambda row: 1),
+        Step("b", lambda row: row["a"] + 1, depends_on=("a",)),
+        Step("c", lambda row: row["b"] + 1, depends_on=("b",)),
+    ]

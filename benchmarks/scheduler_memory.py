@@ -30,20 +30,12 @@ import sys
 import time
 from typing import Any
 
-from _common import DiscardSink, current_rss_kib, emit_json, peak_rss_kib, print_table
-from rowforge.scheduler import RunConfig, Step, run_steps
+from _common import DiscardSink, chain_steps, current_rss_kib, emit_json, peak_rss_kib, print_table
+from rowforge.scheduler import RunConfig, run_steps
 
 BUFFER_SIZE = 1000
 FLAT_TOLERANCE = 0.20
 CHILD_TIMEOUT_S = 600
-
-
-def chain_steps() -> list[Step]:
-    return [
-        Step("a", lambda row: 1),
-        Step("b", lambda row: row["a"] + 1, depends_on=("a",)),
-        Step("c", lambda row: row["b"] + 1, depends_on=("b",)),
-    ]
 
 
 def child(rows: int) -> None:

@@ -29,21 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import emit_json, print_table
+from _common import chain_steps, emit_json, print_table
 from rowforge.scheduler import RunConfig, Step, run_steps
 
 GOAL_TASKS_PER_S = 30_000
 BUFFER_SIZE = 1000
 STEPS_PER_ROW = 3
 WARMUP_ROWS = 2000
-
-
-def sync_steps() -> list[Step]:
-    return [
-        Step("a", lambda row: 1),
-        Step("b", lambda row: row["a"] + 1, depends_on=("a",)),
-        Step("c", lambda row: row["b"] + 1, depends_on=("b",)),
-    ]
 
 
 async def _a(row: dict[str, Any]) -> int:
@@ -66,7 +58,7 @@ def async_steps() -> list[Step]:
     ]
 
 
-VARIANTS: dict[str, Callable[[], list[Step]]] = {"sync-def": sync_steps, "async-def": async_steps}
+VARIANTS: dict[str, Callable[[], list[Step]]] = {"sync-def": chain_steps, "async-def": async_steps}
 
 
 def run_once(make_steps: Callable[[], list[Step]], rows: int) -> tuple[float, float, int]:

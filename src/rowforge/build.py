@@ -229,7 +229,8 @@ def resume(
         )
     identity = attrs.evolve(identity, started_at=str(metadata["started_at"]))
     kept = _written_row_groups(output, metadata, plan)
-    missing = [i for i in range(plan.num_row_groups) if i not in {r.index for r in kept}]
+    written = {record.index for record in kept}
+    missing = [i for i in range(plan.num_row_groups) if i not in written]
     _archive_events(output)
     return _run_into(
         output,
