@@ -60,6 +60,10 @@ class RunConfig:
     last `early_shutdown_window` finished tasks, the failure rate reaches
     `early_shutdown_error_rate`. With `adaptive_concurrency`, each resource's limit backs off on
     rate limits and recovers on success, never above its cap (see `scheduler.adaptive`).
+    `gc_young_threshold` raises the garbage collector's young threshold to at least this value
+    while the run is active (restored afterwards; None leaves the GC alone): with CPython's
+    default of 700, bursts of in-flight requests trigger collections that made throughput fall
+    when the cap rose (see `scheduler.gc_tuning`).
     """
 
     buffer_size: int = attrs.field(default=1000, validator=_positive)
@@ -81,11 +85,21 @@ class RunConfig:
     engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))
     trace: bool = False
     seed: int = 0
+    gc_young_threshold: int | None = attrs.field(default=10_000)
 
     def __attrs_post_init__(self) -> None:
         if self.task_timeout_s is not None and not self.task_timeout_s > 0:
             raise ConfigError(
                 f"RunConfig.task_timeout_s must be positive, got {self.task_timeout_s!r}"
+            )
+        if self.gc_young_threshold is not None and not (
+            isinstance(self.gc_young_threshold, int)
+            and not isinstance(self.gc_young_threshold, bool)
+            and self.gc_young_threshold > 0
+        ):
+            raise ConfigError(
+                "RunConfig.gc_young_threshold must be a positive int or None, "
+                f"got {self.gc_young_threshold!r}"
             )
 
     def cap_for(self, resource: str | None) -> int | None:

@@ -10,8 +10,10 @@ It returns a `RunResult` for `completed` and `partial` runs and raises for the r
 - `cancelled`: `CancelledError` propagates after every worker was awaited.
 
 Engine choice is per run (INV-5): `engine="auto"` picks the sync engine only when a step has
-`allow_resize`, with a `DeprecationWarning` pointing at the caller's line; no global state changes,
-so two runs in one process never influence each other.
+`allow_resize`, with a `DeprecationWarning` pointing at the caller's line, so two runs in one
+process never influence each other's engine. The one process-wide setting a run touches is the
+garbage collector's young threshold, raised for its duration and restored after the last active
+run (`RunConfig.gc_young_threshold`, `scheduler.gc_tuning`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rowforge.processors import Processor
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.core import EngineCore
 from rowforge.scheduler.dispatcher import AsyncEngine
+from rowforge.scheduler.gc_tuning import young_threshold_at_least
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan, Step, build_plan
 from rowforge.scheduler.sync_engine import SyncEngine
@@ -131,8 +134,9 @@ async def run_steps_async(
         on_checkpoint=checkpointed,
     )
     started = time.monotonic()
-    async with lifespan if lifespan is not None else contextlib.nullcontext():
-        await engine.execute()
+    with young_threshold_at_least(config.gc_young_threshold):
+        async with lifespan if lifespan is not None else contextlib.nullcontext():
+            await engine.execute()
     result = summarise(engine, sink)
     failure = _report(result, engine.first_error, config)
     log.info(  # the run's final summary: every worker is awaited, nothing logs after this
