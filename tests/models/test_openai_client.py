@@ -151,6 +151,9 @@ async def test_connection_refused_is_retryable() -> None:
     with pytest.raises(RetryableError, match="connection failed") as caught:
         await _one(f"http://127.0.0.1:{port}/v1", timeout_s=5)
     assert classify(caught.value) is ErrorKind.RETRYABLE
+    message = str(caught.value)
+    assert f"ClientConnectorError: Cannot connect to host 127.0.0.1:{port}" in message
+    assert "ConnectionKey" not in message, "no internal repr in what the user reads"
 
 
 @pytest.mark.asyncio

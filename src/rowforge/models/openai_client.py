@@ -171,9 +171,13 @@ class OpenAIClient:
                     f"{self._where()}: no response within {self.config.timeout_s:g}s"
                 ) from error
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-                raise RetryableError(f"{self._where()}: connection failed: {error!r}") from error
+                raise RetryableError(
+                    f"{self._where()}: connection failed: {_describe(error)}"
+                ) from error
             except aiohttp.ClientError as error:
-                raise ModelRequestError(f"{self._where()}: request failed: {error!r}") from error
+                raise ModelRequestError(
+                    f"{self._where()}: request failed: {_describe(error)}"
+                ) from error
         return self._content(status, headers, payload)
 
     def _content(self, status: int, headers: Mapping[str, str], payload: bytes) -> str:
@@ -228,3 +232,9 @@ class OpenAIClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _describe(error: BaseException) -> str:
+    """`Type: message` for a client error; aiohttp's reprs dump connection keys users can't use."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else repr(error)
