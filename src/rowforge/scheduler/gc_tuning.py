@@ -61,8 +61,7 @@ def _apply() -> None:
     if _baseline is None or current != _applied:
         _baseline = current  # first run, or someone else set the thresholds: theirs is the base
     if not _requests:
-        if current == _applied:
-            gc.set_threshold(*_baseline)
+        gc.set_threshold(*_baseline)
         _baseline = _applied = None
         return
     young, middle, old = _baseline
