@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import attrs
 import pyarrow.parquet as pq
 
-from rowforge.errors import ConfigError, RowforgeError
+from rowforge.errors import ConfigError, RowforgeError, describe_error
 from rowforge.processors import Processor
 from rowforge.recipe import load_recipe, save_recipe
 from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_steps
@@ -314,7 +314,7 @@ def _run_into(
                 recorder.summaries,
                 "cancelled" if interrupted else "failed",
                 schema={},
-                first_error=None if interrupted else f"{type(error).__name__}: {error}",
+                first_error=None if interrupted else describe_error(error),
                 finished=True,
             )
             raise

@@ -8,6 +8,13 @@ a user should never see the latter two from a correct engine.
 from __future__ import annotations
 
 
+def describe_error(error: BaseException) -> str:
+    """`Type: message` (or just `Type` when the message is empty): the one way rowforge names a
+    cause in drop reasons, traces and error messages, so both engines word it identically."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 class RowforgeError(Exception):
     """Root of every error rowforge raises on purpose."""
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from rowforge.errors import ConfigError, RateLimitError, RetryableError
+from rowforge.errors import ConfigError, RateLimitError, RetryableError, describe_error
 from rowforge.models.client import JsonSchema, Message, ModelRequestError
 from rowforge.models.config import ModelConfig
 from rowforge.models.slow import SlowRequestWarning
@@ -172,11 +172,11 @@ class OpenAIClient:
                 ) from error
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
                 raise RetryableError(
-                    f"{self._where()}: connection failed: {_describe(error)}"
+                    f"{self._where()}: connection failed: {describe_error(error)}"
                 ) from error
             except aiohttp.ClientError as error:
                 raise ModelRequestError(
-                    f"{self._where()}: request failed: {_describe(error)}"
+                    f"{self._where()}: request failed: {describe_error(error)}"
                 ) from error
         return self._content(status, headers, payload)
 
@@ -232,9 +232,3 @@ class OpenAIClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _describe(error: BaseException) -> str:
-    """`Type: message` for a client error; aiohttp's reprs dump connection keys users can't use."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else repr(error)

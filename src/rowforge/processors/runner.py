@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from rowforge.errors import DatasetGenerationError, DatasetProcessingError
+from rowforge.errors import DatasetGenerationError, DatasetProcessingError, describe_error
 from rowforge.processors.base import Processor, Stage
 
 
@@ -27,9 +27,7 @@ def run_stage(
         try:
             result = processor.process(frame)
         except Exception as error:
-            raise DatasetGenerationError(
-                f"{where} failed: {type(error).__name__}: {error}"
-            ) from error
+            raise DatasetGenerationError(f"{where} failed: {describe_error(error)}") from error
         if not isinstance(result, pd.DataFrame):
             raise DatasetProcessingError(
                 f"{where} returned {type(result).__name__}, not a DataFrame"

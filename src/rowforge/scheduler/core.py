@@ -16,7 +16,7 @@ import attrs
 import pandas as pd
 import pyarrow as pa
 
-from rowforge.errors import DatasetGenerationError
+from rowforge.errors import DatasetGenerationError, describe_error
 from rowforge.processors import Processor, run_stage
 from rowforge.scheduler.admission import Admission
 from rowforge.scheduler.config import RunConfig
@@ -32,6 +32,12 @@ from rowforge.statemachine import EventLog
 from rowforge.storage.sinks import Sink
 
 log = logging.getLogger("rowforge")
+
+
+def step_failure_reason(step: Step, error: BaseException) -> str:
+    """The drop reason for a cell or batch whose step failed: one wording for both engines, so
+    their metadata agree (INV-11)."""
+    return f"step {step.name!r} failed: {describe_error(error)}"
 
 
 @attrs.frozen
@@ -160,7 +166,7 @@ class EngineCore:
     @staticmethod
     def _sink_failure(row_group: int, error: BaseException) -> DatasetGenerationError:
         failure = DatasetGenerationError(
-            f"row group {row_group}: writing to the sink failed: {type(error).__name__}: {error}"
+            f"row group {row_group}: writing to the sink failed: {describe_error(error)}"
         )
         failure.__cause__ = error
         return failure
@@ -203,7 +209,7 @@ class EngineCore:
         message = (
             f"early shutdown: {self.breaker.describe()}; last error in step "
             f"{step.name if step else '?'!r} (resource {resource!r}): "
-            f"{type(error).__name__}: {error}"
+            f"{describe_error(error) if error is not None else 'none recorded'}"
         )
         cause = DatasetGenerationError(message)
         cause.__cause__ = error

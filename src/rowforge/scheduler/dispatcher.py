@@ -38,7 +38,7 @@ from typing import Any
 from rowforge.errors import DatasetGenerationError, DatasetProcessingError
 from rowforge.scheduler.calls import batch_values, call_step
 from rowforge.scheduler.config import RunConfig
-from rowforge.scheduler.core import Checkpoint, EngineCore
+from rowforge.scheduler.core import Checkpoint, EngineCore, step_failure_reason
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import Ready, RowGroup
@@ -304,7 +304,7 @@ class AsyncEngine(EngineCore):
             self._begin_drain()
         if group.state not in _OPEN:
             return
-        reason = f"step {step.name!r} failed: {type(error).__name__}: {error}"
+        reason = step_failure_reason(step, error)
         if worker.row is not None:
             if group.cells[step.name][worker.row].state != "running":
                 return

@@ -26,9 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from rowforge.errors import DatasetGenerationError
+from rowforge.errors import DatasetGenerationError, describe_error
 from rowforge.scheduler.calls import batch_values, call_step
-from rowforge.scheduler.core import EngineCore, log
+from rowforge.scheduler.core import EngineCore, log, step_failure_reason
 from rowforge.scheduler.plan import Step
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import RowGroup
@@ -117,7 +117,7 @@ class SyncEngine(EngineCore):
         try:
             value = await self._attempts(group, step, None, rows)
         except _StepFailed as failure:
-            group.drop_all(_reason(step, failure.error), failed_step=step.name)
+            group.drop_all(step_failure_reason(step, failure.error), failed_step=step.name)
             return
         if step.allow_resize and isinstance(value, pd.DataFrame):
             before = group.num_rows
@@ -134,7 +134,7 @@ class SyncEngine(EngineCore):
             try:
                 value = await self._attempts(group, step, row, (row,))
             except _StepFailed as failure:
-                group.drop_row(row, _reason(step, failure.error), failed_step=step.name)
+                group.drop_row(row, step_failure_reason(step, failure.error), failed_step=step.name)
                 continue
             group.generate(step.name, row, value)
 
@@ -221,11 +221,7 @@ class SyncEngine(EngineCore):
     def _abort(self, group: RowGroup | None, error: BaseException) -> None:
         self.first_error = self.first_error or error
         if group is not None:
-            self._close_with(group, "fail", f"{type(error).__name__}: {error}")
+            self._close_with(group, "fail", describe_error(error))
         if self.mode == "normal":
             self.machines.run.fire(self.run, "drain", {"reason": "fatal_error"})
         self.mode = "aborting"
-
-
-def _reason(step: Step, error: BaseException) -> str:
-    return f"step {step.name!r} failed: {type(error).__name__}: {error}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from rowforge.errors import describe_error
 from rowforge.scheduler.subjects import Worker
 
 
@@ -42,9 +43,7 @@ class TaskTrace:
             started=worker.started,
             finished=worker.finished,
             outcome=worker.outcome,
-            error=None
-            if worker.error is None
-            else f"{type(worker.error).__name__}: {worker.error}",
+            error=None if worker.error is None else describe_error(worker.error),
         )
 
     def to_json(self) -> str:
