@@ -40,6 +40,23 @@ def _choice(*allowed: str) -> Any:
     return check
 
 
+def _optional(check: Any) -> Any:
+    """`check` for a value that may also be None (None switches the feature off)."""
+
+    def optional(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return optional
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"RunConfig.{attribute.name} must be a positive int or None, got {value!r}"
+        )
+
+
 def _caps(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
     for key, cap in value.items():
         if not isinstance(cap, int) or cap < 1:
@@ -75,7 +92,7 @@ class RunConfig:
     max_rate_limit_retries: int = attrs.field(default=50, validator=_non_negative)
     retry_backoff_s: float = attrs.field(default=0.5, validator=_non_negative)
     retry_backoff_max_s: float = attrs.field(default=30.0, validator=_non_negative)
-    task_timeout_s: float | None = attrs.field(default=None)
+    task_timeout_s: float | None = attrs.field(default=None, validator=_optional(_positive))
     early_shutdown_window: int = attrs.field(default=50, validator=_positive)
     early_shutdown_error_rate: float = attrs.field(default=0.5, validator=_rate)
     disable_early_shutdown: bool = False
@@ -85,22 +102,7 @@ class RunConfig:
     engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))
     trace: bool = False
     seed: int = 0
-    gc_young_threshold: int | None = attrs.field(default=10_000)
-
-    def __attrs_post_init__(self) -> None:
-        if self.task_timeout_s is not None and not self.task_timeout_s > 0:
-            raise ConfigError(
-                f"RunConfig.task_timeout_s must be positive, got {self.task_timeout_s!r}"
-            )
-        if self.gc_young_threshold is not None and not (
-            isinstance(self.gc_young_threshold, int)
-            and not isinstance(self.gc_young_threshold, bool)
-            and self.gc_young_threshold > 0
-        ):
-            raise ConfigError(
-                "RunConfig.gc_young_threshold must be a positive int or None, "
-                f"got {self.gc_young_threshold!r}"
-            )
+    gc_young_threshold: int | None = attrs.field(default=10_000, validator=_optional(_positive_int))
 
     def cap_for(self, resource: str | None) -> int | None:
         """The per-resource cap for `resource`, or None for steps that use no resource."""

@@ -57,7 +57,7 @@ def _apply() -> None:
     Called with `_lock` held.
     """
     global _baseline, _applied
-    current = _current()
+    current: Thresholds = gc.get_threshold()
     if _baseline is None or current != _applied:
         _baseline = current  # first run, or someone else set the thresholds: theirs is the base
     if not _requests:
@@ -69,8 +69,3 @@ def _apply() -> None:
         young = max(young, *_requests)
     _applied = (young, middle, old)
     gc.set_threshold(*_applied)
-
-
-def _current() -> Thresholds:
-    young, middle, old = gc.get_threshold()
-    return young, middle, old
