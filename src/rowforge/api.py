@@ -23,6 +23,7 @@ from rowforge.build import (
 from rowforge.build import (
     resume as resume_steps,
 )
+from rowforge.config.columns import SeedDatasetColumns
 from rowforge.config.compile import compile_config
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
 from rowforge.errors import ConfigError
@@ -76,8 +77,14 @@ def build(
     *,
     dataset_name: str = "dataset",
     on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> BuildResult:
     """Generate `num_records` records into `output_dir`.
+
+    `output_dir` must be new or empty: a directory holding an earlier output is refused with a
+    `ConfigError` (rows of two runs would be read back together) unless `overwrite=True`, which
+    removes the earlier rowforge output before anything new is written; `resume` finishes an
+    earlier build instead.
 
     Returns when every record was written (`outcome == "completed"`) or, with the default
     `on_partial="warn"`, after a WARNING when rows were dropped (`"partial"`). Raises
@@ -85,9 +92,8 @@ def build(
     `PartialDatasetError` with `on_partial="raise"`, `ConfigError` for bad input.
     """
     output = Path(output_dir)
+    config = anchored_paths(config)
     compiled = compile_config(config, run_config, num_records)
-    output.mkdir(parents=True, exist_ok=True)
-    _save_config_if_possible(config, output)
     result = build_steps(
         compiled.steps,
         num_records,
@@ -99,6 +105,8 @@ def build(
         recipe=False,
         fingerprint=_fingerprint(config),
         on_progress=on_progress,
+        overwrite=overwrite,
+        on_claimed=lambda claimed: _save_config_if_possible(config, claimed),
     )
     return BuildResult(output, read_metadata(output), result)
 
@@ -149,7 +157,7 @@ def resume(
     if config is None and not (output / CONFIG_FILE).exists():
         result = resume_steps(output, allow_config_change=allow_config_change)
         return BuildResult(output, read_metadata(output), result)
-    config = config or load_config(output / CONFIG_FILE)
+    config = anchored_paths(config) if config is not None else load_config(output / CONFIG_FILE)
     metadata = read_metadata(output)
     base = run_config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     compiled = compile_config(config, base, int(metadata["target_num_records"]))
@@ -163,6 +171,20 @@ def resume(
         fingerprint=_fingerprint(config),
     )
     return BuildResult(output, read_metadata(output), result)
+
+
+def anchored_paths(config: DatasetConfig) -> DatasetConfig:
+    """`config` with every relative seed-data path made absolute (against the current directory,
+    where the run reads it), so the config.yaml saved with an output names the same file when
+    `resume` reads it from the output directory, and the config's fingerprint does not depend
+    on where it is read from."""
+    columns = [
+        attrs.evolve(column, path=str(Path(column.path).resolve()))
+        if isinstance(column, SeedDatasetColumns) and column.path
+        else column
+        for column in config.columns
+    ]
+    return attrs.evolve(config, columns=columns)
 
 
 def _fingerprint(config: DatasetConfig) -> str:

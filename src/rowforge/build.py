@@ -43,6 +43,7 @@ from rowforge.storage.metadata import (
     render_metadata,
     write_json_atomic,
 )
+from rowforge.storage.output_dir import claim_output_dir
 from rowforge.storage.sinks import PARQUET_DIR, MemorySink, ParquetSink, relative_path
 
 EVENTS_FILE = "events.jsonl"
@@ -135,6 +136,8 @@ def row_group_record(summary: RowGroupSummary) -> RowGroupRecord:
         drop_reasons=summary.drop_reasons,
         skipped_cells=summary.skipped_cells,
         file=relative_path(summary.index) if summary.state == "drained" else None,
+        first_record=summary.first_record,
+        records_resized=summary.records_resized,
     )
 
 
@@ -150,19 +153,25 @@ def build_steps(
     recipe: bool = True,
     fingerprint: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    on_claimed: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Generate `num_records` records into `output_dir` (see the module docstring for layout).
 
-    Raises like `run_steps`; metadata.json is complete (with `outcome` and `first_error`)
-    before anything is raised.
+    `output_dir` must be new or empty; with `overwrite`, an earlier rowforge output there is
+    removed first (see `storage.output_dir`). `on_claimed` writes the caller's own inputs into
+    the claimed directory before the run starts. Raises like `run_steps`; metadata.json is
+    complete (with `outcome` and `first_error`) before anything is raised.
     """
     config = config or RunConfig()
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     plan = build_plan(steps, num_records, config.buffer_size)
     identity = run_identity(plan, processors, config, dataset_name, fingerprint)
+    claim_output_dir(output, overwrite=overwrite)
     if recipe:
         save_recipe(output, steps, processors, config)
+    if on_claimed is not None:
+        on_claimed(output)
     return _run_into(
         output,
         steps,
@@ -377,16 +386,26 @@ def _written_row_groups(output: Path, metadata: dict[str, Any], plan: Plan) -> l
             rows = pq.read_metadata(path).num_rows
         except Exception as error:
             raise RowforgeError(f"{path}: unreadable Parquet file: {error}") from error
-        planned = plan.row_group(index).size
+        layout = plan.row_group(index)
         known = recorded.get(index)
         if known is not None and known.file and known.records_written == rows:
             kept.append(known)
         else:  # written, but the crash came before metadata caught up
-            dropped = planned - rows
+            dropped = max(layout.size - rows, 0)
             reasons = (
                 {"unknown (recovered from the file after a crash)": dropped} if dropped else {}
             )
             kept.append(
-                RowGroupRecord(index, "drained", rows, dropped, reasons, {}, relative_path(index))
+                RowGroupRecord(
+                    index,
+                    "drained",
+                    rows,
+                    dropped,
+                    reasons,
+                    {},
+                    relative_path(index),
+                    first_record=layout.start,
+                    records_resized=rows + dropped - layout.size,
+                )
             )
     return kept

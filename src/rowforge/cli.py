@@ -69,9 +69,17 @@ def run(
     max_in_flight: Annotated[int | None, typer.Option(help="Global concurrent tasks.")] = None,
     on_partial: Annotated[str, typer.Option(help="warn or raise.")] = "warn",
     trace: Annotated[bool, typer.Option("--trace", help="Write traces.jsonl.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an earlier rowforge output in OUTPUT."),
+    ] = False,
     debug: Debug = False,
 ) -> None:
-    """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT."""
+    """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT.
+
+    OUTPUT must be new or empty; an earlier output there is refused unless --overwrite is
+    given (use `rowforge resume OUTPUT` to finish an interrupted build instead).
+    """
     from rowforge.api import build
     from rowforge.config.dataset import load_config
 
@@ -85,7 +93,9 @@ def run(
             trace=trace,
         )
         with _progress_bar(num_records) as advance:
-            result = build(dataset, num_records, output, settings, on_progress=advance)
+            result = build(
+                dataset, num_records, output, settings, on_progress=advance, overwrite=overwrite
+            )
         files = len(result.metadata["file_paths"])
         typer.echo(
             f"{result.outcome}: {result.num_records} of {num_records} records\n"

@@ -8,7 +8,6 @@ simulated latency, occasional rate limits), an expression, a structured judge co
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,6 @@ def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int
         print(f"rowforge demo: {EXAMPLE} not found; run the demo from a source checkout")
         return 2
     output = Path(output_dir)
-    shutil.rmtree(output, ignore_errors=True)  # the demo's own directory
     config = load_config(EXAMPLE)
     print(
         f"rowforge demo: {num_records} records from {EXAMPLE.name} on mock models "
@@ -47,6 +45,7 @@ def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int
         output,
         RunConfig(buffer_size=100, max_concurrent_row_groups=4),
         on_progress=progress,
+        overwrite=True,  # the demo's own directory: a second `make demo` replaces the first
     )
     elapsed = time.monotonic() - started
     metadata = result.metadata
