@@ -1,9 +1,12 @@
-"""Running the processors of one stage, with the row-count contract (INV-5).
+"""Running the processors of one stage, with the row contract (INV-5).
 
 Any exception from a processor becomes `DatasetGenerationError` naming the row group, stage and
-processor, with the original chained; returning something that is not a DataFrame with the same
-number of rows becomes `DatasetProcessingError`. The engine then fails the row group and aborts
-the run (INV-6): nothing is dropped silently.
+processor, with the original chained. A processor must return a DataFrame with the same rows:
+the same number, and the same record indexes in the same order. The record index is how a row
+is known in the output (each appears once in the dataset); a processor that calls
+`reset_index(drop=True)` or reorders rows keeps the count but would write duplicate or shuffled
+record indexes. Breaking either rule becomes `DatasetProcessingError`. The engine then fails the
+row group and aborts the run (INV-6): nothing is dropped or renumbered silently.
 """
 
 from __future__ import annotations
@@ -37,5 +40,23 @@ def run_stage(
                 f"{where} changed the row count from {len(frame)} to {len(result)}; "
                 "processors must keep every row"
             )
+        if not result.index.equals(frame.index):
+            raise DatasetProcessingError(f"{where} {_index_change(frame.index, result.index)}")
+        if result.index.name != frame.index.name:
+            result.index = frame.index  # same values; keep the index's name for the files
         frame = result
     return frame
+
+
+def _index_change(before: pd.Index, after: pd.Index) -> str:
+    """Say how a processor changed the record indexes (the row count is already equal)."""
+    expected, found = before.tolist(), after.tolist()
+    pairs = enumerate(zip(expected, found, strict=True))
+    position = next((i for i, (a, b) in pairs if a != b), 0)
+    reordered = set(expected) == set(found)
+    change = "reordered the rows" if reordered else "changed the record indexes"
+    return (
+        f"{change}: row {position} has record index {found[position]!r}, expected "
+        f"{expected[position]!r}; processors must keep each row's record index and order "
+        "(do not call reset_index or sort)"
+    )

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class RowGroupSummary:
-    """How one row group ended."""
+    """How one row group ended.
+
+    `planned_records + records_resized == records_written + records_dropped`: an
+    `allow_resize` step (sync engine only) adds or removes rows (`records_resized`), every
+    other missing row is a drop with a reason. The row group's record indexes lie in
+    `[first_record, first_record + planned_records + records_resized)`.
+    """
 
     index: int
     state: str
@@ -27,17 +33,22 @@ class RowGroupSummary:
     records_dropped: int
     drop_reasons: Mapping[str, int]
     skipped_cells: Mapping[str, int]
+    first_record: int = 0
+    records_resized: int = 0
 
     @classmethod
     def of(cls, group: RowGroup) -> RowGroupSummary:
+        planned = group.layout.size
         return cls(
             index=group.ident,
             state=group.state,
-            planned_records=group.expected_rows,
+            planned_records=planned,
             records_written=group.rows_written,
-            records_dropped=group.expected_rows - group.rows_written,
+            records_dropped=planned + group.records_resized - group.rows_written,
             drop_reasons=dict(group.drop_reasons),
             skipped_cells=dict(group.skipped),
+            first_record=group.start,
+            records_resized=group.records_resized,
         )
 
 
@@ -68,8 +79,14 @@ class RunResult:
     dataset: pd.DataFrame | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
+    def resized_records(self) -> int:
+        """Rows added (or removed, if negative) by `allow_resize` steps."""
+        return sum(group.records_resized for group in self.row_groups)
+
+    @property
     def dropped_records(self) -> int:
-        return self.target_records - self.actual_records
+        """Planned rows that were not written (never negative, resizes aside)."""
+        return self.target_records + self.resized_records - self.actual_records
 
     def drop_reasons(self) -> dict[str, int]:
         """Why records are missing, summed over row groups."""

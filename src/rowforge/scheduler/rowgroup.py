@@ -64,6 +64,7 @@ class RowGroup:
         self.rows_written = 0
         self.fatal: BaseException | None = None
         self.cell_delta = 0  # cells added (or removed) by an allow_resize step, sync engine only
+        self.records_resized = 0  # rows added (or removed) by allow_resize steps, sync engine only
         self.extras: dict[str, list[Any]] = {}  # columns added by pre-batch processors
 
     # -- reading ---------------------------------------------------------------------------
@@ -235,6 +236,7 @@ class RowGroup:
             self._ledger.generated[name] += new - len(old)
         steps = self._plan.steps
         self.cell_delta += (new - len(old)) * len(steps)
+        self.records_resized += new - len(old)
         for s in steps:
             if s.name in produced:
                 self.values[s.name] = list(frame[s.name])

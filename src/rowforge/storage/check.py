@@ -5,7 +5,10 @@ Checks, in order, and reports the first violation:
 2. every row group that reached a terminal state had no live worker then (INV-2), as recorded
    in the transition's details;
 3. metadata.json matches the files (INV-7): every listed file exists, is readable and holds the
-   listed number of records; no unlisted `batch_*.parquet` file exists; the totals add up.
+   listed number of records; no unlisted `batch_*.parquet` file exists; the totals add up
+   (`actual = target + resized - dropped`, none negative);
+4. the record indexes in the files are exactly those metadata claims: each file's lie in its row
+   group's range, and each record index appears once in the whole dataset.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pyarrow.parquet as pq
 
 from rowforge.errors import ReplayError, RowforgeError
 from rowforge.statemachine import SPECS, read_jsonl, replay
-from rowforge.storage.metadata import read_metadata
+from rowforge.storage.metadata import RowGroupRecord, read_metadata
 from rowforge.storage.sinks import PARQUET_DIR
 
 
@@ -54,6 +57,7 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
     if not isinstance(groups, list):
         return "metadata.json: 'row_groups' is missing"
     listed: set[str] = set()
+    seen: set[int] = set()
     total = 0
     for group in groups:
         path = group.get("file")
@@ -62,10 +66,14 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
         listed.add(path)
         try:
             rows = pq.read_metadata(output / path).num_rows
+            indexes = record_indexes(output / path)
         except Exception as error:
             return f"{path}: listed in metadata.json but unreadable: {error}"
         if rows != group["records_written"]:
             return f"{path}: {rows} records on disk, metadata.json says {group['records_written']}"
+        problem = _indexes_problem(path, indexes, group, seen)
+        if problem is not None:
+            return problem
         total += rows
     on_disk = {f"{PARQUET_DIR}/{p.name}" for p in (output / PARQUET_DIR).glob("batch_*.parquet")}
     unlisted = sorted(on_disk - listed)
@@ -76,4 +84,60 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
     claimed = metadata.get("actual_num_records")
     if claimed != total:
         return f"metadata.json: actual_num_records is {claimed}, the files hold {total}"
+    return _counts_problem(metadata)
+
+
+def record_indexes(path: Path) -> list[int]:
+    """The record indexes stored in one Parquet file, in file order (reads only the index)."""
+    schema = pq.read_schema(path)
+    pandas_metadata = schema.pandas_metadata or {}
+    index_columns = pandas_metadata.get("index_columns", [])
+    if len(index_columns) != 1:
+        raise ValueError(f"expected one index column (the record index), found {index_columns}")
+    (index,) = index_columns
+    if isinstance(index, dict):  # a RangeIndex is stored as metadata only
+        return list(range(index["start"], index["stop"], index["step"]))
+    column = pq.read_table(path, columns=[index]).column(0)
+    return [int(value) for value in column.to_pylist()]
+
+
+def _indexes_problem(
+    path: str, indexes: list[int], group: dict[str, Any], seen: set[int]
+) -> str | None:
+    """Each record index once in the dataset, and inside its row group's range."""
+    duplicates = len(indexes) - len(set(indexes))
+    if duplicates:
+        return f"{path}: {duplicates} record indexes appear more than once in the file"
+    if "first_record" in group:
+        allowed = RowGroupRecord.from_json(group).record_range
+        outside = [i for i in indexes if i not in allowed]
+        if outside:
+            return (
+                f"{path}: record index {outside[0]} is outside row group {group['index']}'s "
+                f"records {allowed.start}..{allowed.stop - 1}"
+            )
+    repeated = seen.intersection(indexes)
+    if repeated:
+        return f"{path}: record index {min(repeated)} also appears in another file"
+    seen.update(indexes)
+    return None
+
+
+def _counts_problem(metadata: dict[str, Any]) -> str | None:
+    """`actual = target + resized - dropped`, and no count is negative."""
+    counts = {
+        key: metadata.get(key, 0)
+        for key in ("target_num_records", "actual_num_records", "dropped_records")
+    }
+    for key, value in counts.items():
+        if not isinstance(value, int) or value < 0:
+            return f"metadata.json: {key} is {value!r}; counts are never negative"
+    resized = metadata.get("resized_records", 0)
+    expected = counts["target_num_records"] + resized - counts["dropped_records"]
+    if counts["actual_num_records"] != expected:
+        return (
+            f"metadata.json: actual_num_records {counts['actual_num_records']} != "
+            f"target {counts['target_num_records']} + resized {resized} - dropped "
+            f"{counts['dropped_records']}"
+        )
     return None

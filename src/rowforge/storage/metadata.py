@@ -23,7 +23,11 @@ METADATA_FILE = "metadata.json"
 
 @attrs.frozen
 class RowGroupRecord:
-    """How one planned row group ended, as metadata.json lists it."""
+    """How one planned row group ended, as metadata.json lists it.
+
+    Its rows carry record indexes in `[first_record, first_record + planned + resized)`; the
+    file holds `records_written` of them, each once (`rowforge check` verifies this).
+    """
 
     index: int
     state: str
@@ -32,6 +36,14 @@ class RowGroupRecord:
     drop_reasons: Mapping[str, int] = attrs.field(factory=dict)
     skipped_cells: Mapping[str, int] = attrs.field(factory=dict)
     file: str | None = None
+    first_record: int = 0
+    records_resized: int = 0
+
+    @property
+    def record_range(self) -> range:
+        """The record indexes this row group may hold."""
+        size = self.records_written + self.records_dropped
+        return range(self.first_record, self.first_record + size)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +54,8 @@ class RowGroupRecord:
             "drop_reasons": dict(sorted(self.drop_reasons.items())),
             "skipped_cells": dict(sorted(self.skipped_cells.items())),
             "file": self.file,
+            "first_record": self.first_record,
+            "records_resized": self.records_resized,
         }
 
     @classmethod
@@ -54,6 +68,8 @@ class RowGroupRecord:
             drop_reasons=dict(raw.get("drop_reasons") or {}),
             skipped_cells=dict(raw.get("skipped_cells") or {}),
             file=raw.get("file"),
+            first_record=int(raw.get("first_record", 0)),
+            records_resized=int(raw.get("records_resized", 0)),
         )
 
 
@@ -81,9 +97,13 @@ def render_metadata(
     first_error: str | None,
     finished_at: str | None,
 ) -> dict[str, Any]:
-    """The metadata document; every count is derived from `row_groups`, so they agree."""
+    """The metadata document; every count is derived from `row_groups`, so they agree:
+    `actual_num_records == target_num_records + resized_records - dropped_records`, where
+    `resized_records` counts rows that `allow_resize` steps added (negative: removed) and
+    `dropped_records` every planned row that was not written (never negative)."""
     groups = sorted(row_groups, key=lambda record: record.index)
     actual = sum(record.records_written for record in groups)
+    resized = sum(record.records_resized for record in groups)
     skipped = {
         column: sum(record.skipped_cells.get(column, 0) for record in groups)
         for column in identity.columns
@@ -102,7 +122,8 @@ def render_metadata(
         "outcome": outcome,
         "early_shutdown": early_shutdown,
         "first_error": first_error,
-        "dropped_records": identity.target_num_records - actual,
+        "dropped_records": identity.target_num_records + resized - actual,
+        "resized_records": resized,
         "skipped_cells": skipped,
         "row_groups": [record.as_json() for record in groups],
         "config_hash": identity.config_hash,
