@@ -102,6 +102,7 @@ def build(
         processors=compiled.processors,
         dataset_name=dataset_name,
         lifespan=compiled.registry,
+        column_types=compiled.column_types,
         recipe=False,
         fingerprint=_fingerprint(config),
         on_progress=on_progress,
@@ -169,6 +170,7 @@ def resume(
         allow_config_change=allow_config_change,
         lifespan=compiled.registry,
         fingerprint=_fingerprint(config),
+        column_types=compiled.column_types,
     )
     return BuildResult(output, read_metadata(output), result)
 

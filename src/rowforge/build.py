@@ -21,11 +21,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rowforge.errors import ConfigError, RowforgeError, describe_error
@@ -35,6 +36,7 @@ from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_steps
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
 from rowforge.statemachine import EventLog
+from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
     METADATA_FILE,
     RowGroupRecord,
@@ -84,21 +86,22 @@ def _now() -> str:
 
 
 class _Recorder:
-    """Keeps metadata.json current: at the start, after each checkpoint, at the end."""
+    """Keeps metadata.json current: at the start, after each checkpoint, at the end. The
+    `schema` it records is the one every file is written with."""
 
     def __init__(
         self,
         output_dir: Path,
         identity: RunIdentity,
         engine: str,
-        kept: Sequence[RowGroupRecord] = (),
-        schema: dict[str, str] | None = None,
+        kept: Sequence[RowGroupRecord],
+        schema: RunSchema,
     ) -> None:
         self.path = output_dir / METADATA_FILE
         self.identity = identity
         self.engine = engine
         self.kept = list(kept)
-        self.schema = dict(schema or {})
+        self.schema = schema
         self.summaries: list[RowGroupSummary] = []
 
     def write(
@@ -106,12 +109,10 @@ class _Recorder:
         summaries: Sequence[RowGroupSummary],
         outcome: str,
         *,
-        schema: dict[str, str],
         early_shutdown: bool = False,
         first_error: str | None = None,
         finished: bool = False,
     ) -> None:
-        self.schema = self.schema or schema
         self.summaries = list(summaries)
         records = self.kept + [row_group_record(summary) for summary in summaries]
         document = render_metadata(
@@ -119,7 +120,7 @@ class _Recorder:
             engine=self.engine,
             outcome=outcome,
             row_groups=records,
-            schema=self.schema,
+            schema=self.schema.describe(),
             early_shutdown=early_shutdown,
             first_error=first_error,
             finished_at=_now() if finished else None,
@@ -155,13 +156,16 @@ def build_steps(
     on_progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
     on_claimed: Callable[[Path], None] | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
 ) -> RunResult:
     """Generate `num_records` records into `output_dir` (see the module docstring for layout).
 
     `output_dir` must be new or empty; with `overwrite`, an earlier rowforge output there is
     removed first (see `storage.output_dir`). `on_claimed` writes the caller's own inputs into
-    the claimed directory before the run starts. Raises like `run_steps`; metadata.json is
-    complete (with `outcome` and `first_error`) before anything is raised.
+    the claimed directory before the run starts. `column_types` fixes columns' Arrow types for
+    every file (other columns keep the first type written, see `storage.arrow_types`). Raises
+    like `run_steps`; metadata.json is complete (with `outcome` and `first_error`) before
+    anything is raised.
     """
     config = config or RunConfig()
     output = Path(output_dir)
@@ -181,6 +185,7 @@ def build_steps(
         processors,
         None,
         (),
+        RunSchema(column_types),
         lifespan=lifespan,
         on_progress=on_progress,
     )
@@ -214,11 +219,13 @@ def resume(
     allow_config_change: bool = False,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     fingerprint: str | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
 ) -> RunResult:
     """Finish an interrupted build: generate only the row groups that have no file yet.
 
     Steps, processors and RunConfig come from the build's recipe.json unless given. A
     configuration whose hash differs from the build's is refused unless `allow_config_change`.
+    New files get the schema of the files already written.
     """
     output = Path(output_dir)
     metadata = read_metadata(output)
@@ -241,6 +248,7 @@ def resume(
     written = {record.index for record in kept}
     missing = [i for i in range(plan.num_row_groups) if i not in written]
     _archive_events(output)
+    existing = pq.read_schema(output / kept[0].file) if kept and kept[0].file else None
     return _run_into(
         output,
         steps,
@@ -250,7 +258,7 @@ def resume(
         processors,
         missing,
         kept,
-        schema=metadata.get("schema") or {},
+        RunSchema(column_types, existing),
         lifespan=lifespan,
     )
 
@@ -282,18 +290,18 @@ def _run_into(
     processors: Sequence[Processor],
     row_groups: Sequence[int] | None,
     kept: Sequence[RowGroupRecord],
-    schema: dict[str, str] | None = None,
+    schema: RunSchema,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     engine_name = "sync" if config.engine == "sync" or plan.needs_resize else "async"
     recorder = _Recorder(output, identity, engine_name, kept, schema)
-    recorder.write([], "running", schema={})
+    recorder.write([], "running")
     with _event_stream(output) as stream:
         events = EventLog(stream)
 
-        def checkpointed(summaries: Sequence[RowGroupSummary], current: dict[str, str]) -> None:
-            recorder.write(summaries, "running", schema=current)
+        def checkpointed(summaries: Sequence[RowGroupSummary], _: dict[str, str]) -> None:
+            recorder.write(summaries, "running")
             if on_progress is not None:
                 done = sum(s.planned_records for s in summaries) + sum(
                     r.records_written + r.records_dropped for r in kept
@@ -305,7 +313,7 @@ def _run_into(
                 steps,
                 plan.num_records,
                 config=config,
-                sink=ParquetSink(output),
+                sink=ParquetSink(output, schema),
                 processors=processors,
                 row_groups=row_groups,
                 events=events,
@@ -322,7 +330,6 @@ def _run_into(
             recorder.write(
                 recorder.summaries,
                 "cancelled" if interrupted else "failed",
-                schema={},
                 first_error=None if interrupted else describe_error(error),
                 finished=True,
             )
@@ -341,7 +348,6 @@ def _finish(
     recorder.write(
         result.row_groups,
         outcome,
-        schema=dict(result.schema),
         early_shutdown=result.early_shutdown,
         first_error=result.first_error,
         finished=True,

@@ -11,6 +11,11 @@ a row moves on as soon as its own inputs are ready. Templates are compiled once 
 
 LLM steps call clients from a `ModelRegistry`, an async context manager the run enters around
 the engine, so HTTP sessions are opened in the run's event loop and always closed.
+
+Each column's Arrow type is decided here too (`column_types`), from its type and, for a
+structured LLM column, its `output_schema`; a structured reply is conformed to that type in the
+step (a reply that cannot be stored fails its cell, and the row is dropped with the reason), so
+every file of a run has one schema (see `rowforge.storage.arrow_types`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 import attrs
 import pandas as pd
+import pyarrow as pa
 
 from rowforge.config.columns import (
     BernoulliSampler,
@@ -48,6 +54,7 @@ from rowforge.errors import ConfigError
 from rowforge.models import ModelClient, ModelConfig, create_client
 from rowforge.processors import DropColumns, Processor
 from rowforge.scheduler import RunConfig, Step
+from rowforge.storage.arrow_types import conform, json_schema_type
 from rowforge.templates import compile_template, render
 
 
@@ -86,6 +93,7 @@ class CompiledConfig:
     processors: tuple[Processor, ...]
     run_config: RunConfig
     registry: ModelRegistry
+    column_types: dict[str, pa.DataType] = attrs.field(factory=dict)
 
 
 def compile_config(
@@ -113,7 +121,36 @@ def compile_config(
     processors: list[Processor] = list(config.processors)
     if hidden:
         processors.insert(0, DropColumns(hidden))
-    return CompiledConfig(tuple(steps), tuple(processors), run_config, registry)
+    types = {c.name: kind for c in config.columns if (kind := column_type(c)) is not None}
+    return CompiledConfig(tuple(steps), tuple(processors), run_config, registry, types)
+
+
+def column_type(column: Column) -> pa.DataType | None:
+    """The Arrow type of `column`'s values, or None when only the values can tell (custom
+    Python, seed data, a category of mixed values): the run then locks the first type seen."""
+    if isinstance(column, LLMStructuredColumn):
+        return json_schema_type(column.output_schema)
+    if isinstance(column, CategorySampler):
+        values = column.values
+        if all(isinstance(v, bool) for v in values):
+            return pa.bool_()
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return pa.int64()
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return pa.float64()
+        return pa.string() if all(isinstance(v, str) for v in values) else None
+    fixed: dict[type[Column], pa.DataType] = {
+        UniformSampler: pa.float64(),
+        GaussianSampler: pa.float64(),
+        IntegerSampler: pa.int64(),
+        BernoulliSampler: pa.bool_(),
+        UUIDSampler: pa.string(),
+        DatetimeSampler: pa.string(),
+        PersonSampler: pa.string(),
+        ExpressionColumn: pa.string(),
+        LLMTextColumn: pa.string(),
+    }
+    return fixed.get(type(column))
 
 
 def _step(column: Column, config: DatasetConfig, registry: ModelRegistry) -> Step:
@@ -270,7 +307,10 @@ def _llm(column: LLMTextColumn, registry: ModelRegistry) -> Callable[[dict[str, 
             reply = await client.complete(messages, json_schema=schema)
             document, problem = _parse(reply, schema)
             if not problem:
-                return document
+                try:
+                    return conform(document, schema)
+                except ValueError as misfit:
+                    problem = f"cannot be stored in the column's type: {misfit}"
         raise ValueError(
             f"column {column.name!r}: model output does not match the schema "
             f"after {retries + 1} attempts: {problem}"

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
+
+from rowforge.storage.arrow_types import RunSchema
 
 PARQUET_DIR = "parquet-files"
 
@@ -58,13 +59,15 @@ class ParquetSink:
     """One Parquet file per row group under `parquet-files/`, written atomically (INV-7).
 
     The file is written to a temporary name in the same directory, fsynced, then renamed, so a
-    reader (or a resumed run) sees either the complete file or none at all.
+    reader (or a resumed run) sees either the complete file or none at all. Every file gets the
+    run's one schema (`schema`), so the directory reads back as one table.
     """
 
-    def __init__(self, output_dir: Path) -> None:
+    def __init__(self, output_dir: Path, schema: RunSchema | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.directory = self.output_dir / PARQUET_DIR
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.schema = schema if schema is not None else RunSchema()
 
     def path_for(self, row_group: int) -> Path:
         return self.output_dir / relative_path(row_group)
@@ -73,7 +76,7 @@ class ParquetSink:
         final = self.path_for(row_group)
         temporary = final.with_name(f".{final.name}.tmp")
         try:
-            table = pa.Table.from_pandas(frame, preserve_index=True)
+            table = self.schema.table(row_group, frame)
             with temporary.open("wb") as handle:
                 pq.write_table(table, handle)
                 handle.flush()
