@@ -25,7 +25,7 @@ _HEADER = """\
 Each machine below is loaded from `specs/` at import time. On the diagrams, `[*]` marks the
 initial state and the terminal states; an edge reads `trigger [guards]`, where `!guard` means the
 guard must be false (`unless` in the spec). Every guard names the invariant of
-`ARCHITECTURE.md` it enforces.
+[invariants.md](invariants.md) it enforces.
 """
 
 
