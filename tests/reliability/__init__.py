@@ -1,0 +1,1 @@
+"""Reliability suite (issue 9): crash and resume, no stray traffic, no leaked secrets."""
