@@ -31,6 +31,17 @@ class DatasetProcessingError(DatasetGenerationError):
     """A processor or batch step broke its contract, e.g. changed a row group's row count."""
 
 
+class EarlyShutdownError(DatasetGenerationError):
+    """The engine decided a model provider is broken and ended the run early.
+
+    Raised by `build()` (and every run path) whether or not complete rows were salvaged: those
+    stay on disk and metadata.json says `early_shutdown: true`. The message names the step
+    (column), the model and the status the provider answered with. Two things end a run this
+    way: the early-shutdown breaker (too many model tasks failed for good) and the no-success
+    budget (a model answered nothing but rejections for `RunConfig.no_success_budget_s`).
+    """
+
+
 class PartialDatasetError(RowforgeError):
     """Fewer records than the target were written and the user asked for that to raise."""
 
@@ -78,13 +89,33 @@ class ReplayError(RowforgeError):
 class RetryableError(RowforgeError):
     """Raised by a step (or a model client) for a failure worth retrying: timeout, 5xx, connection.
 
-    `retry_after` (seconds), when the provider sent one, overrides the backoff for the next attempt.
+    `retry_after` (seconds), when the provider sent one, sets the wait before the next attempt
+    (honoured up to `RunConfig.max_retry_after_s`). `status` is the HTTP status the provider
+    answered with, when there was an answer: warnings and errors name it.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class RateLimitError(RetryableError):
-    """The provider asked us to slow down (HTTP 429). Retried with pacing; never a failure."""
+    """The provider asked us to slow down (HTTP 429). Retried with pacing; never a failure of the
+    task by itself (the run's no-success budget bounds a provider that only ever says this)."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, status: int | None = 429
+    ) -> None:
+        super().__init__(message, retry_after, status=status)
+
+
+class ProviderTimeoutError(RetryableError):
+    """No complete answer arrived within the model's timeout (retryable; named 'timeout')."""
+
+
+class ProviderConnectionError(RetryableError):
+    """Connecting failed, or the connection broke before the whole answer arrived (retryable;
+    named 'connection error')."""

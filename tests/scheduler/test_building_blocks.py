@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rowforge.errors import ConfigError, RateLimitError, RetryableError
+from rowforge.errors import (
+    ConfigError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RetryableError,
+)
 from rowforge.scheduler import RunConfig, Step, build_plan
 from rowforge.scheduler.admission import Admission
-from rowforge.scheduler.retry import ErrorKind, RetryPolicy, classify
+from rowforge.scheduler.retry import ErrorKind, RetryPolicy, classify, failure_label
 from rowforge.scheduler.rowgroup import RowGroup
 from rowforge.scheduler.shutdown import EarlyShutdown
 from rowforge.scheduler.subjects import Worker
@@ -32,6 +40,11 @@ def noop(row: object) -> int:
         ("on_partial", "ignore", "RunConfig.on_partial must be one of"),
         ("max_parallel_requests", {"gpt": 0}, r"RunConfig.max_parallel_requests\['gpt'\]"),
         ("task_timeout_s", 0, "RunConfig.task_timeout_s must be positive"),
+        ("retry_budget_s", -1, "RunConfig.retry_budget_s must be a finite number >= 0"),
+        ("max_retry_after_s", float("inf"), "RunConfig.max_retry_after_s must be a finite"),
+        ("no_success_budget_s", 0, "RunConfig.no_success_budget_s must be a finite number > 0"),
+        ("max_retries", 1.5, "RunConfig.max_retries must be an int >= 0 or None"),
+        ("max_rate_limit_retries", -1, "RunConfig.max_rate_limit_retries must be an int >= 0"),
     ],
 )
 def test_bad_run_config_names_the_field(field: str, value: object, message: str) -> None:
@@ -93,14 +106,79 @@ def test_errors_are_classified() -> None:
     assert classify(ValueError("400 bad request")) is ErrorKind.FATAL
 
 
-def test_retry_policy_honours_retry_after_and_caps_backoff() -> None:
-    policy = RetryPolicy(RunConfig(retry_backoff_s=0.5, retry_backoff_max_s=3, max_retries=2))
-    assert policy.delay(RateLimitError("429", retry_after=1.25), 0) == 1.25
-    assert [policy.delay(RetryableError("x"), n) for n in range(4)] == [0.5, 1.0, 2.0, 3.0]
-    assert policy.should_retry(ErrorKind.RETRYABLE, 1, 0)
-    assert not policy.should_retry(ErrorKind.RETRYABLE, 2, 0)
-    assert policy.should_retry(ErrorKind.RATE_LIMIT, 99, 0), "rate limits spend no retry budget"
-    assert not policy.should_retry(ErrorKind.FATAL, 0, 0)
+def policy_for(**options: object) -> RetryPolicy:
+    return RetryPolicy(RunConfig(**options), rng=random.Random(7))  # type: ignore[arg-type]
+
+
+def test_retry_after_is_honoured_up_to_max_retry_after_s() -> None:
+    policy = policy_for(retry_backoff_max_s=3, max_retry_after_s=300)
+    for kind, error in [
+        (ErrorKind.RATE_LIMIT, RateLimitError("429", retry_after=120)),
+        (ErrorKind.RETRYABLE, RetryableError("503", retry_after=120, status=503)),
+    ]:
+        assert policy.next_delay(kind, error, retries=0, rate_limited=0, spent=0.0) == 120
+    limited = RateLimitError("429", retry_after=1000)
+    assert (
+        policy.next_delay(ErrorKind.RATE_LIMIT, limited, retries=0, rate_limited=0, spent=0) == 300
+    )
+
+
+def test_backoff_is_full_jitter_below_the_exponential_ceiling() -> None:
+    policy = policy_for(retry_backoff_s=0.5, retry_backoff_max_s=3)
+    for attempt, ceiling in enumerate([0.5, 1.0, 2.0, 3.0, 3.0]):
+        draws = [policy.backoff(attempt) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in draws)
+        assert max(draws) > ceiling * 0.8 and min(draws) < ceiling * 0.2, "spread, not fixed"
+    assert policy_for(retry_backoff_s=0.0).backoff(5) == 0.0
+
+
+def test_transient_errors_retry_until_the_time_budget_is_spent() -> None:
+    policy = policy_for(retry_budget_s=10, retry_backoff_s=1, retry_backoff_max_s=4)
+    error = RetryableError("503", status=503)
+
+    def delay(spent: float, retries: int = 50) -> float | None:
+        return policy.next_delay(
+            ErrorKind.RETRYABLE, error, retries=retries, rate_limited=0, spent=spent
+        )
+
+    assert delay(0.0) is not None, "no count limit: 50 earlier retries are fine"
+    assert all((d := delay(9.5)) is not None and d <= 0.5 for _ in range(50)), "cut to the budget"
+    assert delay(10.0) is None and delay(12.0) is None
+    assert (
+        policy_for(retry_budget_s=0).next_delay(
+            ErrorKind.RETRYABLE, error, retries=0, rate_limited=0, spent=0.0
+        )
+        is None
+    )
+
+
+def test_rate_limits_spend_no_budget_and_optional_caps_still_apply() -> None:
+    policy = policy_for(retry_budget_s=1)
+    limited = RateLimitError("429")
+    assert (
+        policy.next_delay(ErrorKind.RATE_LIMIT, limited, retries=0, rate_limited=999, spent=50.0)
+        is not None
+    )
+    capped = policy_for(max_retries=2, max_rate_limit_retries=3)
+    error = RetryableError("503")
+    assert capped.next_delay(ErrorKind.RETRYABLE, error, retries=1, rate_limited=0, spent=0)
+    assert capped.next_delay(ErrorKind.RETRYABLE, error, retries=2, rate_limited=0, spent=0) is None
+    assert (
+        capped.next_delay(ErrorKind.RATE_LIMIT, limited, retries=0, rate_limited=3, spent=0) is None
+    )
+    fatal = ValueError("400")
+    assert policy.next_delay(ErrorKind.FATAL, fatal, retries=0, rate_limited=0, spent=0) is None
+
+
+def test_failures_are_labelled_by_status_timeout_or_connection() -> None:
+    assert failure_label(RateLimitError("x")) == "HTTP 429"
+    assert failure_label(RetryableError("x", status=503)) == "HTTP 503"
+    assert failure_label(ProviderTimeoutError("x")) == "timeout"
+    assert failure_label(TimeoutError()) == "timeout"
+    assert failure_label(ProviderConnectionError("x")) == "connection error"
+    assert failure_label(ConnectionResetError()) == "connection error"
+    assert failure_label(ValueError("x")) == "ValueError"
+    assert RetryableError("x", 2.0).retry_after == 2.0, "the old positional form still works"
 
 
 @given(st.lists(st.booleans(), max_size=60), st.integers(1, 10), st.sampled_from([0.2, 0.5, 1.0]))
@@ -110,8 +188,8 @@ def test_early_shutdown_trips_once_exactly_when_a_full_window_reaches_the_rate(
     breaker = EarlyShutdown(RunConfig(early_shutdown_window=window, early_shutdown_error_rate=rate))
     trips = [breaker.record(failed) for failed in outcomes]
     expected = None
-    for i in range(window - 1, len(outcomes)):
-        if sum(outcomes[i - window + 1 : i + 1]) / window >= rate:
+    for i in range(window - 1, len(outcomes)):  # it trips on a failure, never on a success
+        if outcomes[i] and sum(outcomes[i - window + 1 : i + 1]) / window >= rate:
             expected = i
             break
     assert trips.count(True) == (expected is not None)

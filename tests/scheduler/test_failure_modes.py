@@ -18,6 +18,7 @@ import pytest
 from rowforge.errors import (
     DatasetGenerationError,
     DatasetProcessingError,
+    EarlyShutdownError,
     PartialDatasetError,
     RateLimitError,
     RetryableError,
@@ -199,7 +200,9 @@ def test_a_provider_that_fails_every_request_ends_the_run_promptly_in_failed() -
         returned = time.monotonic()
         message = str(caught.value)
         assert "early shutdown" in message
-        assert "step 'answer'" in message and "resource 'llm-a'" in message
+        assert "step 'answer'" in message and "model 'llm-a'" in message
+        assert "10 of the last 10 model tasks failed (connection error x 10" in message
+        assert isinstance(caught.value, EarlyShutdownError)
         assert "ConnectionRefusedError: connection refused by provider" in message
         result = caught.value.result  # type: ignore[attr-defined]
         assert result.outcome == "failed" and result.actual_records == 0
@@ -210,7 +213,7 @@ def test_a_provider_that_fails_every_request_ends_the_run_promptly_in_failed() -
     asyncio.run(scenario())
 
 
-def test_early_shutdown_drains_workers_writes_complete_rows_and_ends_partial(
+def test_early_shutdown_drains_workers_writes_complete_rows_and_raises(
     tmp_path: Path,
 ) -> None:
     log = CallLog()
@@ -236,17 +239,20 @@ def test_early_shutdown_drains_workers_writes_complete_rows_and_ends_partial(
             max_retries=0,
             **FAST,
         )
-        with caplog_warnings() as warnings_seen:
-            result = await run_steps_async(steps, 80, config=config, sink=ParquetSink(tmp_path))
+        with caplog_warnings() as warnings_seen, pytest.raises(EarlyShutdownError) as caught:
+            await run_steps_async(steps, 80, config=config, sink=ParquetSink(tmp_path))
         returned = time.monotonic()
+        result = caught.value.result  # type: ignore[attr-defined]
         assert result.outcome == "partial" and result.early_shutdown
         assert result.actual_records == 20
         assert result.first_error and "step 'answer'" in result.first_error
+        assert str(caught.value).endswith("; 20 of 80 records were written (complete rows only)")
         written = pd.read_parquet(tmp_path / "parquet-files" / "batch_00000.parquet")
         assert list(written.index) == list(range(20))
         assert written.notna().all().all()
         assert "answer" in log.cancelled, "hung workers were cancelled, not abandoned"
-        assert any("partial dataset: target 80 records, actual 20" in w for w in warnings_seen)
+        # The error is raised, not also logged as a partial-dataset WARNING: read once.
+        assert not any("partial dataset" in w for w in warnings_seen)
         await assert_quiet_after_return(log, returned)
         summary = [i for i, m in enumerate(warnings_seen) if m.startswith("run partial")]
         assert summary == [len(warnings_seen) - 1], "nothing is logged after the run's summary"

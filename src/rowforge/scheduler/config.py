@@ -6,6 +6,7 @@ a typo in an embedding application fails before any model is called.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +26,23 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value >= 0:
         raise ConfigError(f"RunConfig.{attribute.name} must be >= 0, got {value!r}")
+
+
+def _finite_non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ConfigError(f"RunConfig.{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _finite_positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(
+            f"RunConfig.{attribute.name} must be a finite number > 0 or None, got {value!r}"
+        )
+
+
+def _count(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"RunConfig.{attribute.name} must be an int >= 0 or None, got {value!r}")
 
 
 def _rate(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -71,10 +89,18 @@ class RunConfig:
 
     Concurrency: `max_in_flight` bounds all running tasks; `max_parallel_requests` bounds the
     tasks of one resource (model alias), falling back to `default_max_parallel_requests`;
-    `max_concurrent_row_groups` bounds open row groups (and so memory). Failure handling:
-    `max_retries` attempts after the first for retryable errors; rate limits retry with pacing up
-    to `max_rate_limit_retries` without counting as failures. Early shutdown trips when, over the
-    last `early_shutdown_window` finished tasks, the failure rate reaches
+    `max_concurrent_row_groups` bounds open row groups (and so memory).
+
+    Failure handling (see `scheduler.retry` and `scheduler.shutdown`): a task retries transient
+    errors (5xx, 408, timeouts, connection errors) for up to `retry_budget_s` seconds of failed
+    attempts and backoff, waiting a full-jitter exponential backoff (base `retry_backoff_s`, cap
+    `retry_backoff_max_s`) or the provider's Retry-After, honoured up to `max_retry_after_s`.
+    Rate limits (429) do not spend that budget: they retry with the same pacing until the model
+    answers again, and a model that has had no successful call for `no_success_budget_s` while
+    its calls are rejected ends the run (`EarlyShutdownError`). `max_retries` and
+    `max_rate_limit_retries` are optional extra caps on the number of retries per task (None:
+    only the budgets apply). Early shutdown trips when, over the last `early_shutdown_window`
+    finished model tasks (steps with a resource), the failure rate reaches
     `early_shutdown_error_rate`. With `adaptive_concurrency`, each resource's limit backs off on
     rate limits and recovers on success, never above its cap (see `scheduler.adaptive`).
     `gc_young_threshold` raises the garbage collector's young threshold to at least this value
@@ -88,10 +114,15 @@ class RunConfig:
     max_parallel_requests: Mapping[str, int] = attrs.field(factory=dict, validator=_caps)
     default_max_parallel_requests: int = attrs.field(default=32, validator=_positive)
     max_concurrent_row_groups: int = attrs.field(default=2, validator=_positive)
-    max_retries: int = attrs.field(default=3, validator=_non_negative)
-    max_rate_limit_retries: int = attrs.field(default=50, validator=_non_negative)
-    retry_backoff_s: float = attrs.field(default=0.5, validator=_non_negative)
-    retry_backoff_max_s: float = attrs.field(default=30.0, validator=_non_negative)
+    retry_budget_s: float = attrs.field(default=120.0, validator=_finite_non_negative)
+    retry_backoff_s: float = attrs.field(default=0.5, validator=_finite_non_negative)
+    retry_backoff_max_s: float = attrs.field(default=30.0, validator=_finite_non_negative)
+    max_retry_after_s: float = attrs.field(default=300.0, validator=_finite_non_negative)
+    no_success_budget_s: float | None = attrs.field(
+        default=300.0, validator=_optional(_finite_positive)
+    )
+    max_retries: int | None = attrs.field(default=None, validator=_optional(_count))
+    max_rate_limit_retries: int | None = attrs.field(default=None, validator=_optional(_count))
     task_timeout_s: float | None = attrs.field(default=None, validator=_optional(_positive))
     early_shutdown_window: int = attrs.field(default=50, validator=_positive)
     early_shutdown_error_rate: float = attrs.field(default=0.5, validator=_rate)

@@ -16,16 +16,16 @@ import attrs
 import pandas as pd
 import pyarrow as pa
 
-from rowforge.errors import DatasetGenerationError, describe_error
+from rowforge.errors import DatasetGenerationError, EarlyShutdownError, describe_error
 from rowforge.processors import Processor, run_stage
 from rowforge.scheduler.admission import Admission
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.ledger import Ledger
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan, RowGroupPlan, Step
-from rowforge.scheduler.retry import RetryPolicy
+from rowforge.scheduler.retry import ErrorKind, RetryPolicy, classify, failure_label
 from rowforge.scheduler.rowgroup import RowGroup
-from rowforge.scheduler.shutdown import EarlyShutdown
+from rowforge.scheduler.shutdown import EarlyShutdown, ProviderHealth
 from rowforge.scheduler.subjects import Cell, Machines, RunState, Worker
 from rowforge.scheduler.trace import TaskTrace
 from rowforge.statemachine import EventLog
@@ -86,6 +86,7 @@ class EngineCore:
         self.admission = Admission(plan.steps, config)
         self.retry = RetryPolicy(config)
         self.breaker = EarlyShutdown(config)
+        self.health = ProviderHealth(config)
         self.run = RunState(self.planned_records)
         self.groups: dict[int, RowGroup] = {}
         self.closed: list[RowGroupSummary] = []
@@ -200,18 +201,57 @@ class EngineCore:
         for row in rows:
             self.machines.cells.fire(cells[row], "start")
 
-    # -- early shutdown --------------------------------------------------------------------
+    # -- provider health and early shutdown -----------------------------------------------
 
-    def _shutdown_error(self) -> DatasetGenerationError:
-        """Name the step, the resource and the provider's last error (never a bare 'failed')."""
+    def _observe_call(self, worker: Worker, error: BaseException | None, now: float) -> str | None:
+        """Feed one finished call of a model step to `health`; log a degraded WARNING when one
+        is due. Returns the model (resource) whose no-success budget is now spent, if any."""
+        resource = worker.step.resource
+        if resource is None:
+            return None
+        if error is None:
+            self.health.succeeded(resource, worker.started, now)
+            return None
+        if classify(error) is ErrorKind.FATAL:
+            return None  # the request's fault (4xx, bad output), not the provider's health
+        warning = self.health.rejected(resource, worker.step.name, error, worker.started, now)
+        if warning is not None:
+            log.warning("%s", warning)
+        return resource if self.health.is_exhausted(resource, now) else None
+
+    def _task_succeeded(self, step: Step) -> None:
+        """A task ended in success: the breaker hears of it when the step calls a model."""
+        if step.resource is not None:
+            self.breaker.record(False)
+
+    def _task_failed(self, step: Step, error: BaseException) -> bool:
+        """A task failed for good; True when that trips the breaker (model steps only)."""
+        self._last_error = (step, error)
+        if step.resource is None:
+            return False
+        return self.breaker.record(True, failure_label(error))
+
+    def _shutdown_error(self) -> EarlyShutdownError:
+        """The breaker tripped: name the step, the model and the provider's last error."""
         step, error = self._last_error if self._last_error else (None, None)
         resource = step.resource if step is not None else None
-        message = (
-            f"early shutdown: {self.breaker.describe()}; last error in step "
-            f"{step.name if step else '?'!r} (resource {resource!r}): "
+        return self._early_shutdown(
+            self.breaker.describe(), step.name if step else "?", resource, error
+        )
+
+    def _exhausted_error(self, resource: str) -> EarlyShutdownError:
+        """A model's no-success budget is spent: say so, with the statuses it answered."""
+        message, step, error = self.health.exhausted_message(resource)
+        return self._early_shutdown(message, step, resource, error)
+
+    @staticmethod
+    def _early_shutdown(
+        reason: str, step: str, resource: str | None, error: BaseException | None
+    ) -> EarlyShutdownError:
+        cause = EarlyShutdownError(
+            f"early shutdown: {reason}; last error in step {step!r} (model {resource!r}): "
             f"{describe_error(error) if error is not None else 'none recorded'}"
         )
-        cause = DatasetGenerationError(message)
         cause.__cause__ = error
         return cause
 
@@ -240,6 +280,7 @@ class EngineCore:
             "live_workers": self.run.live_workers,
             "workers_created": self._next_worker,
             "stall_warnings": self.stall_warnings,
+            "degraded_warnings": self.health.warnings,
             "cell_delta": self.cell_delta,
             "adaptive_limits": {r: a.current for r, a in self.admission.adaptive.items()},
         }

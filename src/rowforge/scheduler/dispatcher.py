@@ -63,6 +63,7 @@ class AsyncEngine(EngineCore):
     ) -> None:
         super().__init__(plan, config, sink, events, **options)
         self._timers: dict[Worker, asyncio.TimerHandle] = {}
+        self._spent: dict[Worker, float] = {}  # transient retry budget used, per queued retry
         self._checkpoints: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: asyncio.Future[None] | None = None
@@ -202,21 +203,35 @@ class AsyncEngine(EngineCore):
 
     def _settle_worker(self, worker: Worker, task: asyncio.Task[Any]) -> None:
         assert self._loop is not None
-        worker.finished = self._loop.time()
-        self._last_progress = worker.finished
+        now = self._loop.time()
+        worker.finished = now
+        self._last_progress = now
         kind: ErrorKind | None = None
+        delay: float | None = None
+        exhausted: str | None = None
+        spent = self._spent.pop(worker, 0.0)
         if task.cancelled():
             worker.outcome, value = "cancelled", None
         else:
             value = task.result()
             if value is _FAILED:
-                assert worker.error is not None
-                kind = classify(worker.error)
-                retry = self.mode == "normal" and self.retry.should_retry(
-                    kind, worker.retries, worker.rate_limited
-                )
-                worker.outcome = "deferred" if retry else "failed"
+                error = worker.error
+                assert error is not None
+                kind = classify(error)
+                exhausted = self._observe_call(worker, error, now)
+                if kind is ErrorKind.RETRYABLE:
+                    spent += worker.finished - worker.started
+                if self.mode == "normal" and exhausted is None:
+                    delay = self.retry.next_delay(
+                        kind,
+                        error,
+                        retries=worker.retries,
+                        rate_limited=worker.rate_limited,
+                        spent=spent,
+                    )
+                worker.outcome = "deferred" if delay is not None else "failed"
             else:
+                self._observe_call(worker, None, now)
                 worker.outcome = "succeeded"
         trigger = {"cancelled": "cancel", "deferred": "defer", "failed": "fail"}.get(
             worker.outcome, "succeed"
@@ -228,13 +243,13 @@ class AsyncEngine(EngineCore):
 
         group = worker.row_group
         if worker.outcome == "succeeded":
-            self.breaker.record(False)
+            self._task_succeeded(worker.step)
             self._apply_success(worker, value)
         elif worker.outcome == "deferred":
-            assert kind is not None and worker.error is not None
-            self._schedule_retry(worker, kind)
+            assert kind is not None and delay is not None
+            self._schedule_retry(worker, kind, delay, spent)
         elif worker.outcome == "failed":
-            self._apply_failure(worker)
+            self._apply_failure(worker, exhausted)
         self._advance(group)
         self._pump()
         self._check_finished()
@@ -242,6 +257,7 @@ class AsyncEngine(EngineCore):
     def _settle_unstarted(self, worker: Worker) -> None:
         """A worker that never ran (queued, backing off, or obsolete at admission) is cancelled."""
         assert self._loop is not None
+        self._spent.pop(worker, None)
         worker.finished = self._loop.time()
         worker.outcome = "cancelled"
         self.machines.workers.fire(worker, "cancel")
@@ -268,7 +284,8 @@ class AsyncEngine(EngineCore):
             group.seeds_remaining -= 1
         self._enqueue(group, ready)
 
-    def _schedule_retry(self, worker: Worker, kind: ErrorKind) -> None:
+    def _schedule_retry(self, worker: Worker, kind: ErrorKind, delay: float, spent: float) -> None:
+        """Queue the task's next attempt after `delay`; `spent` is its transient budget used."""
         assert self._loop is not None and worker.error is not None
         group = worker.row_group
         if self._obsolete(worker):
@@ -276,10 +293,11 @@ class AsyncEngine(EngineCore):
         retry = self._new_worker(
             worker.step, group, worker.row, worker.attempt + 1, self._loop.time()
         )
-        retry.retries = worker.retries + (kind is not ErrorKind.RATE_LIMIT)
+        retry.retries = worker.retries + (kind is ErrorKind.RETRYABLE)
         retry.rate_limited = worker.rate_limited + (kind is ErrorKind.RATE_LIMIT)
         retry.rows = worker.rows
-        delay = self.retry.delay(worker.error, worker.attempt)
+        if kind is ErrorKind.RETRYABLE:
+            self._spent[retry] = spent + delay
         log.debug("retrying %s in %.2fs after %r", worker.step.name, delay, worker.error)
         self._timers[retry] = self._loop.call_later(delay, self._retry_due, retry)
 
@@ -296,11 +314,15 @@ class AsyncEngine(EngineCore):
         except BaseException as error:
             self._internal_error(error)
 
-    def _apply_failure(self, worker: Worker) -> None:
+    def _apply_failure(self, worker: Worker, exhausted: str | None = None) -> None:
+        """The task failed for good. `exhausted` names a model whose no-success budget this
+        failure spent: the run then drains with that reason rather than the breaker's."""
         step, group, error = worker.step, worker.row_group, worker.error
         assert error is not None
-        self._last_error = (step, error)
-        if self.breaker.record(True):
+        tripped = self._task_failed(step, error)
+        if exhausted is not None:
+            self._begin_drain(self._exhausted_error(exhausted))
+        elif tripped:
             self._begin_drain()
         if group.state not in _OPEN:
             return
@@ -335,14 +357,17 @@ class AsyncEngine(EngineCore):
 
     # -- modes -----------------------------------------------------------------------------
 
-    def _begin_drain(self) -> None:
-        """Early shutdown: admit nothing new, cancel every worker, then salvage complete rows."""
+    def _begin_drain(self, cause: DatasetGenerationError | None = None) -> None:
+        """Early shutdown: admit nothing new, cancel every worker, then salvage complete rows.
+
+        `cause` defaults to the breaker's verdict. It is raised by the runner at the end, not
+        logged here: the user reads it once."""
         if self.mode != "normal":
             return
         self.early_shutdown = True
-        cause = self._shutdown_error()
+        cause = cause if cause is not None else self._shutdown_error()
         self.first_error = self.first_error or cause
-        log.warning("%s", cause)
+        log.info("%s (draining)", cause)
         self._cancel_everything("draining")
         self.machines.run.fire(self.run, "drain", {"reason": "early_shutdown"})
         for group in list(self.groups.values()):

@@ -7,6 +7,9 @@ It returns a `RunResult` for `completed` and `partial` runs and raises for the r
   where, with the original exception chained; the result is attached as `error.result`;
 - `partial`: a WARNING naming target, actual, dropped and the reasons; with
   `on_partial="raise"`, `PartialDatasetError` after everything produced was written;
+- an early shutdown (the engine decided a provider is broken), whether it salvaged rows
+  (`partial`) or not (`failed`): `EarlyShutdownError` naming step, model and status, after the
+  complete rows were written; `on_partial` does not apply;
 - `cancelled`: `CancelledError` propagates after every worker was awaited.
 
 Engine choice is per run (INV-5): `engine="auto"` picks the sync engine only when a step has
@@ -33,6 +36,7 @@ import attrs
 from rowforge.errors import (
     ConfigError,
     DatasetGenerationError,
+    EarlyShutdownError,
     PartialDatasetError,
     RowforgeError,
 )
@@ -203,7 +207,15 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
 def _report(
     result: RunResult, error: BaseException | None, config: RunConfig
 ) -> RowforgeError | None:
-    """Log what the user must hear about; return the error to raise, if any."""
+    """Log what the user must hear about; return the error to raise, if any.
+
+    An early shutdown always raises `EarlyShutdownError`, whether or not complete rows were
+    salvaged (outcome `partial`) or not (`failed`): the engine decided a provider is broken, which
+    is not an ordinary drop, so `on_partial` does not apply. Nothing is logged for it here: the
+    error is the one place the user reads it (the CLI prints it once).
+    """
+    if result.early_shutdown and result.outcome in ("partial", "failed"):
+        return _early_shutdown_error(result, error)
     if result.outcome == "failed":
         failure = (
             error
@@ -220,14 +232,28 @@ def _report(
             f"{result.actual_records}, dropped {result.dropped_records}; reasons: "
             f"{_format_reasons(result)}"
         )
-        if result.early_shutdown and result.first_error:
-            message += f"; {result.first_error}"
         log.warning("%s", message)
         if config.on_partial == "raise":
             partial = PartialDatasetError(message)
             partial.result = result  # type: ignore[attr-defined]
             return partial
     return None
+
+
+def _early_shutdown_error(result: RunResult, error: BaseException | None) -> EarlyShutdownError:
+    """The engine's verdict plus what was kept: `...; 20 of 80 records were written`."""
+    reason = str(error) if error is not None else (result.first_error or "early shutdown")
+    if result.actual_records:
+        kept = (
+            f"{result.actual_records} of {result.target_records} records were written "
+            "(complete rows only)"
+        )
+    else:
+        kept = f"no records were written (target {result.target_records})"
+    failure = EarlyShutdownError(f"{reason}; {kept}")
+    failure.__cause__ = error.__cause__ if isinstance(error, EarlyShutdownError) else error
+    failure.result = result  # type: ignore[attr-defined]
+    return failure
 
 
 def _failure_message(result: RunResult, error: BaseException | None) -> str:

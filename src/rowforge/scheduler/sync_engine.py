@@ -21,7 +21,6 @@ Sync-engine specifics (not in the specs):
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pandas as pd
@@ -142,30 +141,45 @@ class SyncEngine(EngineCore):
         self, group: RowGroup, step: Step, row: int | None, rows: tuple[int, ...]
     ) -> Any:
         """Run one task through its attempts; return its value or raise `_StepFailed`."""
+        loop = asyncio.get_running_loop()
         retries = rate_limited = attempt = 0
+        spent = 0.0  # transient retry budget used
         while True:
-            worker = self._new_worker(step, group, row, attempt, time.monotonic())
+            worker = self._new_worker(step, group, row, attempt, loop.time())
             self.admission.push(worker)
             admitted = self.admission.next_admissible()
             assert admitted is worker, "the sync engine runs one task at a time"
-            worker.admitted = time.monotonic()
+            worker.admitted = loop.time()
             if attempt == 0:
                 self._start_cells(worker)
             value, error = await self._run_worker(worker, group, step, row, rows)
+            now = worker.finished = loop.time()
+            exhausted = self._observe_call(worker, error, now)
             if error is None:
-                self.breaker.record(False)
+                self._finish_worker(worker, "succeed")
+                self._task_succeeded(step)
                 return value
             kind = classify(error)
-            retry = self.retry.should_retry(kind, retries, rate_limited)
-            self._finish_worker(worker, "defer" if retry else "fail")
-            if not retry:
-                self._last_error = (step, error)
-                if self.breaker.record(True):
+            if kind is ErrorKind.RETRYABLE:
+                spent += worker.finished - worker.started
+            delay = None
+            if self.mode == "normal" and exhausted is None:
+                delay = self.retry.next_delay(
+                    kind, error, retries=retries, rate_limited=rate_limited, spent=spent
+                )
+            self._finish_worker(worker, "defer" if delay is not None else "fail")
+            if delay is None:
+                tripped = self._task_failed(step, error)
+                if exhausted is not None:
+                    self._begin_drain(self._exhausted_error(exhausted))
+                elif tripped:
                     self._begin_drain()
                 raise _StepFailed(error)
-            retries += kind is not ErrorKind.RATE_LIMIT
+            if kind is ErrorKind.RETRYABLE:
+                spent += delay
+            retries += kind is ErrorKind.RETRYABLE
             rate_limited += kind is ErrorKind.RATE_LIMIT
-            await asyncio.sleep(self.retry.delay(error, attempt))
+            await asyncio.sleep(delay)
             attempt += 1
 
     async def _run_worker(
@@ -176,7 +190,8 @@ class SyncEngine(EngineCore):
         row: int | None,
         rows: tuple[int, ...],
     ) -> tuple[Any, BaseException | None]:
-        worker.started = time.monotonic()
+        """Call the step once. The caller settles the worker (it needs the outcome first)."""
+        worker.started = asyncio.get_running_loop().time()
         self.machines.workers.fire(worker, "start")
         if row is not None:
             argument: Any = group.upstream_values(step.name, row)
@@ -195,11 +210,11 @@ class SyncEngine(EngineCore):
         except Exception as error:
             worker.error = error
             return None, error
-        self._finish_worker(worker, "succeed")
         return value, None
 
     def _finish_worker(self, worker: Worker, trigger: str) -> None:
-        worker.finished = time.monotonic()
+        if not worker.finished:
+            worker.finished = asyncio.get_running_loop().time()
         worker.outcome = {
             "succeed": "succeeded",
             "defer": "deferred",
@@ -210,11 +225,15 @@ class SyncEngine(EngineCore):
         self.admission.release(worker)
         self._drain(worker)
 
-    def _begin_drain(self) -> None:
+    def _begin_drain(self, cause: DatasetGenerationError | None = None) -> None:
+        """Early shutdown (the breaker's verdict unless `cause` says otherwise); the runner
+        raises it at the end, so it is logged here only at INFO."""
+        if self.mode != "normal":
+            return
         self.early_shutdown = True
-        cause = self._shutdown_error()
+        cause = cause if cause is not None else self._shutdown_error()
         self.first_error = self.first_error or cause
-        log.warning("%s", cause)
+        log.info("%s (draining)", cause)
         self.mode = "draining"
         self.machines.run.fire(self.run, "drain", {"reason": "early_shutdown"})
 
