@@ -224,17 +224,49 @@ def mock_server(
     latency_ms: Annotated[
         tuple[float, float], typer.Option(help="Uniform latency range in ms.")
     ] = (0.0, 0.0),
-    rate_limit_rate: Annotated[float, typer.Option(help="Share of 429 answers.")] = 0.0,
-    error_rate: Annotated[float, typer.Option(help="Share of 500 answers.")] = 0.0,
+    rate_limit_rate: Annotated[
+        float, typer.Option(help="Share of 429 answers (Retry-After only with --retry-after-s).")
+    ] = 0.0,
+    retry_after_s: Annotated[
+        float | None, typer.Option(help="Retry-After seconds on 429 answers (default: none).")
+    ] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of 500 answers (mock model).")] = 0.0,
+    status_rate: Annotated[float, typer.Option(help="Share of --status answers.")] = 0.0,
+    status: Annotated[int, typer.Option(help="Status for --status-rate: 408 or 5xx.")] = 503,
+    outage_s: Annotated[float, typer.Option(help="Answer 503 to everything for this long.")] = 0.0,
+    outage_start_s: Annotated[
+        float, typer.Option(help="When the outage starts, seconds after listening.")
+    ] = 0.0,
+    hang_rate: Annotated[float, typer.Option(help="Share of requests never answered.")] = 0.0,
+    reset_rate: Annotated[
+        float, typer.Option(help="Share of replies cut off mid-body (connection reset).")
+    ] = 0.0,
+    trickle_ms: Annotated[
+        float, typer.Option(help="Send reply bodies in 16-byte chunks this many ms apart.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the replies and the fault draws.")] = 0,
 ) -> None:
-    """Serve the mock model as an OpenAI-compatible server on 127.0.0.1."""
+    """Serve the mock model as an OpenAI-compatible server on 127.0.0.1, optionally behind a
+    misbehaving provider (see rowforge.models.faults)."""
     from rowforge.models import MockSettings
+    from rowforge.models.faults import FaultPlan
     from rowforge.models.mock_server import run_server
 
-    settings = MockSettings(
-        latency_ms=latency_ms, rate_limit_rate=rate_limit_rate, error_rate=error_rate
-    )
-    run_server(port, settings)
+    with _errors("mock-server", False):
+        settings = MockSettings(latency_ms=latency_ms, error_rate=error_rate, seed=seed)
+        faults = FaultPlan(
+            rate_limit_rate=rate_limit_rate,
+            retry_after_s=retry_after_s,
+            status_rate=status_rate,
+            status=status,
+            outage_s=outage_s,
+            outage_start_s=outage_start_s,
+            hang_rate=hang_rate,
+            reset_rate=reset_rate,
+            trickle_ms=trickle_ms,
+            seed=seed,
+        )
+    run_server(port, settings, faults)
 
 
 @app.command()

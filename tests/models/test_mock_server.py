@@ -16,6 +16,7 @@ import pytest
 
 from rowforge.errors import ConfigError
 from rowforge.models import MockSettings
+from rowforge.models.faults import FaultPlan
 from rowforge.models.mock_server import MockServer, serve
 
 MESSAGES = [{"role": "user", "content": "Name a colour"}]
@@ -181,3 +182,89 @@ def test_run_server_serves_until_sigterm() -> None:
             process.wait()
     assert process.returncode == 0, err
     assert "rowforge mock server stopped" in out
+
+
+# -- injected provider faults (FaultPlan) ------------------------------------------------------
+
+
+async def _post(session: aiohttp.ClientSession, url: str, text: str) -> tuple[int, dict[str, str]]:
+    body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+    async with session.post(f"{url}/chat/completions", json=body) as response:
+        await response.read()
+        return response.status, dict(response.headers)
+
+
+@pytest.mark.asyncio
+async def test_rate_limits_carry_retry_after_only_when_the_plan_sets_one() -> None:
+    for retry_after, expected in [(None, None), (2.5, "2.5")]:
+        plan = FaultPlan(rate_limit_rate=1.0, retry_after_s=retry_after)
+        async with MockServer(faults=plan) as server, aiohttp.ClientSession() as session:
+            status, headers = await _post(session, server.url, "hi")
+        assert status == 429
+        assert headers.get("Retry-After") == expected
+        assert server.injector.counts == {"rate_limit": 1}
+
+
+@pytest.mark.asyncio
+async def test_fault_draws_are_deterministic_per_request_and_attempt() -> None:
+    async def statuses(seed: int) -> list[int]:
+        plan = FaultPlan(status_rate=0.5, status=500, seed=seed)
+        async with MockServer(faults=plan) as server, aiohttp.ClientSession() as session:
+            return [(await _post(session, server.url, f"q{n % 20}"))[0] for n in range(60)]
+
+    first, again, other = await statuses(1), await statuses(1), await statuses(2)
+    assert first == again, "same seed, same requests: same faults"
+    assert first != other
+    assert set(first) == {200, 500}
+    assert 15 <= first.count(500) <= 45
+
+
+@pytest.mark.asyncio
+async def test_an_outage_answers_503_inside_its_window_only() -> None:
+    plan = FaultPlan(outage_start_s=0.2, outage_s=0.3)
+    async with MockServer(faults=plan) as server, aiohttp.ClientSession() as session:
+        before = (await _post(session, server.url, "a"))[0]
+        await asyncio.sleep(0.25)
+        during = (await _post(session, server.url, "b"))[0]
+        while server.injector.in_outage():
+            await asyncio.sleep(0.05)
+        after = (await _post(session, server.url, "c"))[0]
+    assert (before, during, after) == (200, 503, 200)
+    assert server.injector.counts == {"outage": 1}
+
+
+@pytest.mark.asyncio
+async def test_a_trickled_reply_is_whole_and_sent_in_chunks() -> None:
+    plan = FaultPlan(trickle_ms=10, trickle_bytes=32)
+    async with MockServer(faults=plan) as server, aiohttp.ClientSession() as session:
+        body = {"model": "m", "messages": MESSAGES, "max_tokens": 40}
+        async with session.post(f"{server.url}/chat/completions", json=body) as response:
+            chunks = [chunk async for chunk in response.content.iter_any()]
+    document = json.loads(b"".join(chunks))
+    assert document["object"] == "chat.completion"
+    assert len(chunks) >= 3, "the body arrived in pieces"
+
+
+@pytest.mark.asyncio
+async def test_stats_endpoint_reports_requests_and_injected_faults() -> None:
+    plan = FaultPlan(status_rate=1.0, status=502)
+    async with MockServer(faults=plan) as server, aiohttp.ClientSession() as session:
+        assert (await _post(session, server.url, "x"))[0] == 502
+        async with session.get(f"{server.url}/mock/stats") as response:
+            stats = await response.json()
+    assert stats == {"requests": 1, "connections": 1, "faults": {"status": 1}}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rate_limit_rate": 1.5}, r"FaultPlan.rate_limit_rate must be in \[0, 1\]"),
+        ({"status": 404}, "FaultPlan.status must be 408 or a 5xx status, got 404"),
+        ({"outage_s": -1}, "FaultPlan.outage_s must be a finite number >= 0"),
+        ({"trickle_bytes": 0}, "FaultPlan.trickle_bytes must be an int >= 1"),
+        ({"status_rate": 0.6, "hang_rate": 0.6}, "must be at most 1"),
+    ],
+)
+def test_bad_fault_plans_name_the_field(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        FaultPlan(**options)  # type: ignore[arg-type]

@@ -9,13 +9,19 @@ latencies and faults it would see in-process (given the same `MockSettings`). En
   then answers: a chat completion (`choices[0].message.content`, `usage`), a 429 with a
   `Retry-After` header, a 500, a 400 refusal, or a hang.
 - `GET /v1/models`: the model names the server claims to serve (it answers any name).
+- `GET /v1/mock/stats`: what the server saw (`requests`, `connections`) and injected
+  (`faults`, per kind), so a test can check a server running in another process.
+
+`faults=FaultPlan(...)` (see `rowforge.models.faults`) puts a misbehaving provider in front of
+the model: outages, 429s with or without Retry-After, 5xx shares, hangs, connections reset
+mid-response and slowly trickling bodies. Those are decided before the model sees the request.
 
 A hang waits until the client disconnects (the handler is cancelled), the server stops, or an
 hour passes, whichever is first, so a hung request never holds up `stop()`. The server binds
 loopback addresses only: it is a test double, not a service.
 
-`run_server(port, settings)` is the blocking entry point behind `rowforge mock-server`; it
-prints the base URL once listening and stops cleanly on SIGINT or SIGTERM.
+`run_server(port, settings, faults)` is the blocking entry point behind `rowforge mock-server`;
+it prints the base URL once listening and stops cleanly on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from aiohttp import web
 from rowforge.errors import ConfigError
 from rowforge.models.client import JsonSchema, ModelRequestError, message_problem
 from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings
+from rowforge.models.faults import NO_FAULTS, Fault, FaultInjector, FaultPlan, body_key
 from rowforge.models.mock import MockModel
 
 #: How long a simulated hang lasts at most: far past any sensible client timeout.
@@ -97,7 +104,7 @@ class MockServer:
 
     `api_key`, when given, is required as `Authorization: Bearer <key>` (else 401).
     `request_count` and `connections` (distinct client address/port pairs seen) let tests check
-    what a client did on the wire.
+    what a client did on the wire; `injector.counts` says which faults `faults` injected.
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class MockServer:
         port: int = 0,
         api_key: str | None = None,
         models: Sequence[str] = ("mock-1",),
+        faults: FaultPlan = NO_FAULTS,
     ) -> None:
         if not _is_loopback(host):
             raise ConfigError(f"the mock server binds loopback addresses only, got host {host!r}")
@@ -117,6 +125,9 @@ class MockServer:
         self.api_key = api_key
         self.models = tuple(models)
         self.model = MockModel(settings)
+        self.faults = faults
+        #: Decides the injected faults; created by `start()`, which starts the outage clock.
+        self.injector = FaultInjector(faults)
         self.request_count = 0
         self.connections: set[object] = set()
         self._runner: web.AppRunner | None = None
@@ -131,6 +142,7 @@ class MockServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/v1/mock/stats", self._stats)
         return app
 
     async def start(self) -> int:
@@ -138,6 +150,7 @@ class MockServer:
         if self._runner is not None:
             raise RuntimeError("the mock server is already running")
         self._stopping = asyncio.Event()
+        self.injector = FaultInjector(self.faults)
         # handler_cancellation: a client that gives up on a hang cancels the handler.
         runner = web.AppRunner(
             self.application(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
@@ -184,7 +197,16 @@ class MockServer:
         ]
         return web.json_response({"object": "list", "data": data})
 
-    async def _chat_completions(self, request: web.Request) -> web.Response:
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "requests": self.request_count,
+                "connections": len(self.connections),
+                "faults": dict(self.injector.counts),
+            }
+        )
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         self.request_count += 1
         if request.transport is not None:
             self.connections.add(request.transport.get_extra_info("peername"))
@@ -196,11 +218,63 @@ class MockServer:
             body = await request.json()
             if not isinstance(body, dict):
                 raise BadRequest("the request body must be a JSON object")
-            return await self._answer(body)
+            key = body_key(body)
+            fault = self.injector.decide(key)
+            if fault is not None and fault != "reset":
+                return await self._fault(fault)
+            response = await self._answer(body)
         except json.JSONDecodeError:
             return _error(400, "the request body is not valid JSON", "invalid_request_error")
         except (BadRequest, ModelRequestError) as error:
             return _error(400, str(error), "invalid_request_error")
+        if response.status != 200:
+            return response
+        if fault == "reset" or self.faults.trickle_ms > 0:
+            return await self._stream(request, response, key, reset=fault == "reset")
+        self.injector.settle(key)
+        return response
+
+    async def _fault(self, fault: Fault) -> web.Response:
+        """The answer to a request that drew a fault (a reset is decided after the reply)."""
+        plan = self.faults
+        if fault == "outage":
+            return _error(503, "simulated outage", "server_error")
+        if fault == "rate_limit":
+            headers = (
+                {} if plan.retry_after_s is None else {"Retry-After": f"{plan.retry_after_s:g}"}
+            )
+            return _error(429, "simulated rate limit", "rate_limit_error", **headers)
+        if fault == "status":
+            return _error(plan.status, f"simulated HTTP {plan.status}", "server_error")
+        assert fault == "hang" and self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), HANG_S)
+        return _error(503, "the mock server is stopping", "server_error")
+
+    async def _stream(
+        self, request: web.Request, reply: web.Response, key: bytes, *, reset: bool
+    ) -> web.StreamResponse:
+        """Send `reply` in chunks (`trickle_ms` apart), or half of it and then reset the
+        connection; the declared Content-Length is always the whole body's."""
+        payload = reply.body
+        assert isinstance(payload, bytes)
+        stream = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        stream.content_length = len(payload)
+        await stream.prepare(request)
+        if reset:
+            await stream.write(payload[: len(payload) // 2])
+            await asyncio.sleep(0)
+            if request.transport is not None:
+                request.transport.abort()
+            return stream
+        size, pause = self.faults.trickle_bytes, self.faults.trickle_ms / 1000
+        for start in range(0, len(payload), size):
+            if start:
+                await asyncio.sleep(pause)
+            await stream.write(payload[start : start + size])
+        await stream.write_eof()
+        self.injector.settle(key)
+        return stream
 
     async def _answer(self, body: dict[str, Any]) -> web.Response:
         messages = body.get("messages")
@@ -263,30 +337,35 @@ class MockServer:
 
 
 async def serve(
-    host: str = "127.0.0.1", port: int = 0, settings: MockSettings = DEFAULT_MOCK_SETTINGS
+    host: str = "127.0.0.1",
+    port: int = 0,
+    settings: MockSettings = DEFAULT_MOCK_SETTINGS,
+    faults: FaultPlan = NO_FAULTS,
 ) -> tuple[MockServer, int]:
     """Start a `MockServer`; returns it (call `await server.stop()`) and its actual port."""
-    server = MockServer(settings, host=host, port=port)
+    server = MockServer(settings, host=host, port=port, faults=faults)
     return server, await server.start()
 
 
-def run_server(port: int, settings: MockSettings = DEFAULT_MOCK_SETTINGS) -> None:
+def run_server(
+    port: int, settings: MockSettings = DEFAULT_MOCK_SETTINGS, faults: FaultPlan = NO_FAULTS
+) -> None:
     """Serve on 127.0.0.1:`port` until SIGINT or SIGTERM (blocking; for `rowforge mock-server`).
 
     Prints one line with the base URL, e.g. `rowforge mock server listening on
     http://127.0.0.1:8000/v1`, once the port is open (port 0 picks a free port).
     """
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_signalled(port, settings))
+        asyncio.run(_serve_until_signalled(port, settings, faults))
 
 
-async def _serve_until_signalled(port: int, settings: MockSettings) -> None:
+async def _serve_until_signalled(port: int, settings: MockSettings, faults: FaultPlan) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    async with MockServer(settings, port=port) as server:
+    async with MockServer(settings, port=port, faults=faults) as server:
         print(f"rowforge mock server listening on {server.url}", flush=True)
         await stop.wait()
     print("rowforge mock server stopped", flush=True)
