@@ -16,11 +16,18 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from rowforge.errors import ConfigError, RateLimitError, RetryableError
+from rowforge.errors import (
+    ConfigError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RetryableError,
+)
 from rowforge.models import MockSettings, ModelConfig, ModelRequestError, create_client, mock_reply
+from rowforge.models.faults import FaultPlan
 from rowforge.models.mock_server import MockServer
 from rowforge.models.openai_client import OpenAIClient, parse_retry_after
-from rowforge.scheduler.retry import ErrorKind, classify
+from rowforge.scheduler.retry import ErrorKind, classify, failure_label
 
 MESSAGES = [
     {"role": "system", "content": "You write support tickets."},
@@ -308,6 +315,38 @@ async def test_responses_map_to_the_right_error(
     assert message in str(caught.value)
     assert "'writer'" in str(caught.value)
     assert getattr(caught.value, "retry_after", None) == retry_after
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "label"),
+    [
+        ("busy", 503, "HTTP 503"),
+        ("timeout", 408, "HTTP 408"),
+        ("rate-ms", 429, "HTTP 429"),
+        ("forbidden", 403, "HTTP 403"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_errors_carry_the_http_status(
+    canned: tuple[str, list[dict[str, Any]]], case: str, status: int, label: str
+) -> None:
+    base, _ = canned
+    with pytest.raises(Exception) as caught:
+        await _one(f"{base}/{case}/v1")
+    assert getattr(caught.value, "status", None) == status
+    assert failure_label(caught.value) == label
+
+
+@pytest.mark.asyncio
+async def test_timeouts_and_broken_connections_are_named_as_such() -> None:
+    async with MockServer(MockSettings(hang_rate=1.0)) as server:
+        with pytest.raises(ProviderTimeoutError) as hung:
+            await _one(server.url, timeout_s=0.2)
+    assert failure_label(hung.value) == "timeout" and hung.value.status is None
+    async with MockServer(faults=FaultPlan(reset_rate=1.0)) as server:
+        with pytest.raises(ProviderConnectionError, match="Response payload is not completed"):
+            await _one(server.url)
+    assert server.injector.counts == {"reset": 1}
 
 
 def test_retry_after_parsing() -> None:

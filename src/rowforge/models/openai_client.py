@@ -11,9 +11,11 @@ outside this module knows it is used. Each request:
    `timeout_s` that covers waiting for a pooled connection, connecting, and reading the body;
 2. is watched by `SlowRequestWarning` while pending;
 3. maps the result onto the three error classes of `rowforge.models.client`: 429 ->
-   `RateLimitError`; 408, 5xx, timeouts and connection failures -> `RetryableError` (both with
-   the `Retry-After` / `retry-after-ms` the server sent); other non-2xx and anything that is not
-   a chat completion -> `ModelRequestError`.
+   `RateLimitError`; 408 and 5xx -> `RetryableError` (both with the HTTP `status` and the
+   `Retry-After` / `retry-after-ms` the server sent); a timeout -> `ProviderTimeoutError`, a
+   failed or broken connection (including a body cut off mid-response) ->
+   `ProviderConnectionError` (both retryable); other non-2xx (with `status`) and anything that
+   is not a chat completion -> `ModelRequestError`.
 
 The client does not retry: the scheduler owns retries, pacing and budgets. The session belongs
 to the loop that created it; `aclose()` it before that loop ends.
@@ -34,7 +36,14 @@ from typing import Any
 
 import aiohttp
 
-from rowforge.errors import ConfigError, RateLimitError, RetryableError, describe_error
+from rowforge.errors import (
+    ConfigError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RetryableError,
+    describe_error,
+)
 from rowforge.models.client import JsonSchema, Message, ModelRequestError
 from rowforge.models.config import ModelConfig
 from rowforge.models.slow import SlowRequestWarning
@@ -167,11 +176,11 @@ class OpenAIClient:
                     headers = response.headers
                     payload = await response.read()
             except TimeoutError as error:
-                raise RetryableError(
+                raise ProviderTimeoutError(
                     f"{self._where()}: no response within {self.config.timeout_s:g}s"
                 ) from error
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-                raise RetryableError(
+                raise ProviderConnectionError(
                     f"{self._where()}: connection failed: {describe_error(error)}"
                 ) from error
             except aiohttp.ClientError as error:
@@ -186,15 +195,20 @@ class OpenAIClient:
         if status == 429:
             retry_after = parse_retry_after(headers)
             raise RateLimitError(
-                f"{where}: HTTP 429 rate limited: {_detail(payload)}", retry_after=retry_after
+                f"{where}: HTTP 429 rate limited: {_detail(payload)}",
+                retry_after=retry_after,
+                status=429,
             )
         if status == 408 or status >= 500:
             raise RetryableError(
                 f"{where}: HTTP {status}: {_detail(payload)}",
                 retry_after=parse_retry_after(headers),
+                status=status,
             )
         if not 200 <= status < 300:
-            raise ModelRequestError(f"{where}: HTTP {status}: {_detail(payload)}")
+            error = ModelRequestError(f"{where}: HTTP {status}: {_detail(payload)}")
+            error.status = status  # type: ignore[attr-defined]
+            raise error
         try:
             document = json.loads(payload)
         except ValueError:
