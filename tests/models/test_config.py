@@ -10,6 +10,7 @@ import pytest
 
 from rowforge.errors import ConfigError
 from rowforge.models import MockSettings, ModelClient, ModelConfig, create_client
+from rowforge.models.config import FieldError, describe
 from rowforge.models.mock import MockClient
 from rowforge.models.openai_client import OpenAIClient
 
@@ -127,3 +128,52 @@ def test_missing_api_key_variable_is_a_config_error_naming_it(
     monkeypatch.setenv("ROWFORGE_MISSING_KEY", "")
     with pytest.raises(ConfigError, match="which is empty"):
         create_client(config)
+
+
+def test_a_field_error_carries_the_field_so_a_loader_can_name_its_position() -> None:
+    with pytest.raises(FieldError) as model_error:
+        ModelConfig("writer", timeout_s=-1)
+    assert str(model_error.value) == "models['writer'].timeout_s must be positive, got -1"
+    assert str(model_error.value.at("models[0] 'writer'")) == (
+        "models[0] 'writer'.timeout_s: must be positive, got -1"
+    )
+    with pytest.raises(FieldError) as mock_error:
+        MockSettings(error_rate=0.7, hang_rate=0.7)
+    assert mock_error.value.field == ""
+    assert str(mock_error.value.at("models[0] 'w'.mock")).startswith(
+        "models[0] 'w'.mock: rate_limit_rate + error_rate + refusal_rate + hang_rate must be"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alias", None),
+        ("alias", ["w"]),
+        ("provider", ["mock"]),
+        ("provider", {"name": "mock"}),
+        ("model", 5),
+        ("base_url", 8000),
+        ("api_key_env", ["KEY"]),
+        ("temperature", "0.5"),
+        ("max_tokens", "64"),
+        ("timeout_s", None),
+        ("max_parallel_requests", 4.0),
+        ("slow_request_warning_s", "30"),
+        ("mock", "fast"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_field_error_naming_the_field(
+    field: str, value: Any
+) -> None:
+    fields = {"alias": "writer", field: value}
+    with pytest.raises(FieldError) as caught:
+        ModelConfig(**fields)
+    assert caught.value.field == field
+
+
+def test_describe_names_the_type_and_a_short_value() -> None:
+    assert describe("fast") == "str 'fast'"
+    assert describe(5) == "int 5"
+    assert describe(None) == "None"
+    assert describe(list(range(100))) == "list"

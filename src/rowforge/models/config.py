@@ -7,6 +7,12 @@ which model it belongs to, so its own messages say `MockSettings.<field>`.
 
 The API key never lives in a config: `api_key_env` names the environment variable that holds
 it, so configs can be committed, logged and written to `metadata.json` without leaking secrets.
+Whether that variable is set is checked by `rowforge validate` (`validate_config`) and when a
+client is created, not here: a config can be built where the key is not available.
+
+Every error is a `FieldError`: a `ConfigError` that also carries the `field` and the `problem`,
+so a loader that knows where the object sits in a file can say `models[0] 'writer'.timeout_s:
+must be positive, got -1` (see `FieldError.at`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,33 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+class FieldError(ConfigError):
+    """A bad value in one `field` of one object (`field` is "" when the object as a whole is
+    wrong). `str()` reads on its own (`models['w'].timeout_s must be positive, got -1`);
+    `at(path)` rewords it for a position in a file (`models[0] 'w'.timeout_s: must be ...`)."""
+
+    def __init__(self, message: str, field: str, problem: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.problem = problem
+
+    def at(self, path: str) -> ConfigError:
+        """The same problem, named by its path in a file: `<path>.<field>: <problem>`."""
+        where = f"{path}.{self.field}" if self.field else path
+        return ConfigError(f"{where}: {self.problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigError, (str(self),))
+
+
+def describe(value: object, limit: int = 60) -> str:
+    """A value for an error message: its type and, when short, its repr (`str 'fast'`)."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text}" if len(text) <= limit else type(value).__name__
+
+
 def _is_number(value: object) -> bool:
     # bool is an int subclass; `temperature: true` in YAML is a typo, not 1.0.
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -37,33 +70,33 @@ def _is_number(value: object) -> bool:
 # --- MockSettings ---------------------------------------------------------------------------
 
 
+def _mock_error(field: str, problem: str) -> FieldError:
+    return FieldError(f"MockSettings.{field} {problem}", field, problem)
+
+
 def _latency_pair(value: Sequence[float]) -> tuple[float, float]:
     """Accept any two-item sequence (YAML gives lists) and store a tuple."""
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ConfigError(f"MockSettings.latency_ms must be a pair [lo, hi], got {value!r}")
+        raise _mock_error("latency_ms", f"must be a pair [lo, hi], got {value!r}")
     lo, hi = value
     if not (_is_number(lo) and _is_number(hi) and 0 <= lo <= hi and math.isfinite(hi)):
-        raise ConfigError(
-            f"MockSettings.latency_ms must be finite numbers with 0 <= lo <= hi, got {value!r}"
-        )
+        raise _mock_error("latency_ms", f"must be finite numbers with 0 <= lo <= hi, got {value!r}")
     return (float(lo), float(hi))
 
 
 def _probability(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not (_is_number(value) and 0 <= value <= 1):
-        raise ConfigError(f"MockSettings.{attribute.name} must be in [0, 1], got {value!r}")
+        raise _mock_error(attribute.name, f"must be in [0, 1], got {value!r}")
 
 
 def _mock_seconds(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not (_is_number(value) and 0 <= value < math.inf):
-        raise ConfigError(
-            f"MockSettings.{attribute.name} must be a finite number >= 0, got {value!r}"
-        )
+        raise _mock_error(attribute.name, f"must be a finite number >= 0, got {value!r}")
 
 
 def _int(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"MockSettings.{attribute.name} must be an int, got {value!r}")
+        raise _mock_error(attribute.name, f"must be an int, got {value!r}")
 
 
 @attrs.frozen
@@ -88,10 +121,11 @@ class MockSettings:
     def __attrs_post_init__(self) -> None:
         total = self.fault_rate
         if total > 1 + 1e-9:
-            raise ConfigError(
-                "MockSettings rate_limit_rate + error_rate + refusal_rate + hang_rate must be "
-                f"at most 1, got {total!r}"
+            problem = (
+                "rate_limit_rate + error_rate + refusal_rate + hang_rate must be at most 1, "
+                f"got {total!r}"
             )
+            raise FieldError(f"MockSettings {problem}", "", problem)
 
     @property
     def fault_rate(self) -> float:
@@ -113,32 +147,34 @@ def _where(instance: Any, attribute: attrs.Attribute[Any]) -> str:
     return f"{prefix}.{attribute.name}"
 
 
+def _model_error(instance: Any, attribute: attrs.Attribute[Any], problem: str) -> FieldError:
+    return FieldError(f"{_where(instance, attribute)} {problem}", attribute.name, problem)
+
+
 def _alias(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"ModelConfig.alias must be a non-empty string, got {value!r}")
+        problem = f"must be a non-empty string, got {describe(value)}"
+        raise FieldError(f"ModelConfig.alias {problem}", "alias", problem)
 
 
 def _provider(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if value not in PROVIDERS:
-        raise ConfigError(
-            f"{_where(instance, attribute)} must be one of {PROVIDERS}, got {value!r}"
-        )
+    if not isinstance(value, str) or value not in PROVIDERS:
+        raise _model_error(instance, attribute, f"must be one of {PROVIDERS}, got {value!r}")
 
 
 def _non_empty(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"{_where(instance, attribute)} must be a non-empty string, got {value!r}"
-        )
+        raise _model_error(instance, attribute, f"must be a non-empty string, got {value!r}")
 
 
 def _base_url(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
-        raise ConfigError(
-            f"{_where(instance, attribute)} must be an http(s) URL such as "
-            f"'http://127.0.0.1:8000/v1', got {value!r}"
+        raise _model_error(
+            instance,
+            attribute,
+            f"must be an http(s) URL such as 'http://127.0.0.1:8000/v1', got {value!r}",
         )
 
 
@@ -147,35 +183,37 @@ def _api_key_env(instance: Any, attribute: attrs.Attribute[Any], value: str | No
         return
     if not isinstance(value, str) or not _ENV_NAME.match(value):
         # Deliberately does not echo the value: it may be the key itself, pasted by mistake.
-        raise ConfigError(
-            f"{_where(instance, attribute)} must be the name of an environment variable "
-            "(e.g. 'OPENAI_API_KEY'), not the key itself"
+        raise _model_error(
+            instance,
+            attribute,
+            "must be the name of an environment variable (e.g. 'OPENAI_API_KEY'), "
+            "not the key itself",
         )
 
 
 def _temperature(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not (_is_number(value) and 0 <= value <= 2):
-        raise ConfigError(f"{_where(instance, attribute)} must be in [0, 2], got {value!r}")
+        raise _model_error(instance, attribute, f"must be in [0, 2], got {value!r}")
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise ConfigError(f"{_where(instance, attribute)} must be an int >= 1, got {value!r}")
+        raise _model_error(instance, attribute, f"must be an int >= 1, got {value!r}")
 
 
 def _positive_seconds(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not _is_number(value):
-        raise ConfigError(f"{_where(instance, attribute)} must be a number, got {value!r}")
+        raise _model_error(instance, attribute, f"must be a number, got {value!r}")
     if not value > 0:
-        raise ConfigError(f"{_where(instance, attribute)} must be positive, got {value!r}")
+        raise _model_error(instance, attribute, f"must be positive, got {value!r}")
     if not math.isfinite(value):
-        raise ConfigError(f"{_where(instance, attribute)} must be finite, got {value!r}")
+        raise _model_error(instance, attribute, f"must be finite, got {value!r}")
 
 
 def _mock(instance: Any, attribute: attrs.Attribute[Any], value: MockSettings) -> None:
     if not isinstance(value, MockSettings):
-        raise ConfigError(
-            f"{_where(instance, attribute)} must be a MockSettings, got {type(value).__name__}"
+        raise _model_error(
+            instance, attribute, f"must be a MockSettings, got {type(value).__name__}"
         )
 
 
