@@ -159,15 +159,18 @@ def validate(
     config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
     debug: Debug = False,
 ) -> None:
-    """Check a config without generating anything."""
-    from rowforge.config.compile import compile_config
+    """Check a config without generating anything: the config itself, then what a run would
+    meet (templates rendered on sample values, API key variables, functions, seed files)."""
     from rowforge.config.dataset import load_config
-    from rowforge.scheduler import build_plan
+    from rowforge.config.validate import validate_config
+    from rowforge.errors import ConfigError
 
     with _errors("validate", debug):
         dataset = load_config(config)
-        compiled = compile_config(dataset)
-        build_plan(compiled.steps, 1, 1)
+        try:
+            validate_config(dataset)
+        except ConfigError as error:
+            raise ConfigError(f"{config}: {error}") from error
     typer.echo(f"OK: {config}: {len(dataset.columns)} columns, {len(dataset.models)} models")
 
 

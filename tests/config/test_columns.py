@@ -493,17 +493,18 @@ def llm_structured(schema: Any, **extra: Any) -> dict[str, Any]:
 REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "unknown column type": (
         {"columns": [{"type": "nope", "name": "a"}]},
-        "columns[0]: unknown column type 'nope'; known: ['bernoulli', 'category', 'custom', "
-        "'datetime', 'expression', 'gaussian', 'integer', 'llm_structured', 'llm_text', "
+        "columns[0] 'a'.type: unknown column type 'nope'; known: ['bernoulli', 'category', "
+        "'custom', 'datetime', 'expression', 'gaussian', 'integer', 'llm_structured', 'llm_text', "
         "'person', 'seed_dataset', 'uniform', 'uuid']",
     ),
     "unknown field": (
         {"columns": [{"type": "uniform", "name": "a", "lo": 1}]},
-        "columns[0]: unknown fields ['lo'] for a 'uniform' column; known: ['high', 'low', 'name']",
+        "columns[0] 'a': unknown fields ['lo'] for a 'uniform' column; "
+        "known: ['high', 'low', 'name']",
     ),
     "missing required field": (
         {"columns": [{"type": "expression", "name": "a"}]},
-        "columns[0]: a 'expression' column needs fields ['template']",
+        "columns[0] 'a': a 'expression' column needs fields ['template']",
     ),
     "template refers to a missing column": (
         {"columns": [uuid_column(), expression("b", "{{ a }} and {{ zz }}")]},
@@ -541,7 +542,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "bad jinja syntax": (
         {"columns": [expression("a", "Hello\n{% if %}")]},
-        "columns[0]: column 'a'.template: bad template at line 2: "
+        "columns[0] 'a'.template: bad template at line 2: "
         "Expected an expression, got 'end of statement block'",
     ),
     "bad jinja in a system prompt": (
@@ -556,52 +557,51 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
                 }
             ]
         },
-        "columns[0]: column 'a'.system_prompt: bad template at line 1: ",
+        "columns[0] 'a'.system_prompt: bad template at line 1: ",
     ),
     "weights length mismatch": (
         {"columns": [{"type": "category", "name": "a", "values": [1, 2], "weights": [1]}]},
-        "columns[0]: column 'a'.weights: 1 weights for 2 values",
+        "columns[0] 'a'.weights: 1 weights for 2 values",
     ),
     "negative weight": (
         {"columns": [{"type": "category", "name": "a", "values": [1, 2], "weights": [-1, 2]}]},
-        "columns[0]: column 'a'.weights: must be non-negative numbers, not all zero",
+        "columns[0] 'a'.weights: must be non-negative finite numbers, not all zero",
     ),
     "all weights zero": (
         {"columns": [{"type": "category", "name": "a", "values": [1, 2], "weights": [0, 0]}]},
-        "columns[0]: column 'a'.weights: must be non-negative numbers, not all zero",
+        "columns[0] 'a'.weights: must be non-negative finite numbers, not all zero",
     ),
     "no category values": (
         {"columns": [{"type": "category", "name": "a", "values": []}]},
-        "columns[0]: column 'a'.values: needs at least one value",
+        "columns[0] 'a'.values: needs at least one value",
     ),
     "uniform low equals high": (
         {"columns": [{"type": "uniform", "name": "u", "low": 1, "high": 1}]},
-        "columns[0]: column 'u'.low: must be below high (1 >= 1)",
+        "columns[0] 'u'.low: must be below high (1 >= 1)",
     ),
     "integer low above high": (
         {"columns": [{"type": "integer", "name": "k", "low": 5, "high": 1}]},
-        "columns[0]: column 'k'.low: must not exceed high (5 > 1)",
+        "columns[0] 'k'.low: must not exceed high (5 > 1)",
     ),
     "integer bounds not integers": (
         {"columns": [{"type": "integer", "name": "k", "low": 0.5, "high": 1}]},
-        "columns[0]: column 'k'.low: must be an integer",
+        "columns[0] 'k'.low: must be an integer",
     ),
     "gaussian stddev zero": (
         {"columns": [{"type": "gaussian", "name": "g", "stddev": 0}]},
-        "columns[0]: column 'g'.stddev: must be positive, got 0",
+        "columns[0] 'g'.stddev: must be positive, got 0",
     ),
     "p above one": (
         {"columns": [{"type": "bernoulli", "name": "b", "p": 1.5}]},
-        "columns[0]: column 'b'.p: must be in [0, 1], got 1.5",
+        "columns[0] 'b'.p: must be in [0, 1], got 1.5",
     ),
     "p below zero": (
         {"columns": [{"type": "bernoulli", "name": "b", "p": -0.1}]},
-        "columns[0]: column 'b'.p: must be in [0, 1], got -0.1",
+        "columns[0] 'b'.p: must be in [0, 1], got -0.1",
     ),
     "datetime not iso": (
         {"columns": [{"type": "datetime", "name": "d", "start": "yesterday", "end": "2024-01-01"}]},
-        "columns[0]: column 'd'.start: start and end must be ISO-8601 dates: "
-        "Invalid isoformat string: 'yesterday'",
+        "columns[0] 'd'.start: must be an ISO-8601 date: Invalid isoformat string: 'yesterday'",
     ),
     "datetime start after end": (
         {
@@ -609,40 +609,40 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
                 {"type": "datetime", "name": "d", "start": "2024-02-01", "end": "2024-01-01"}
             ]
         },
-        "columns[0]: column 'd'.start: must be before end (2024-02-01 >= 2024-01-01)",
+        "columns[0] 'd'.start: must be before end (2024-02-01 >= 2024-01-01)",
     ),
     "person field unknown": (
         {"columns": [{"type": "person", "name": "p", "field": "ssn"}]},
-        f"columns[0]: column 'p'.field: must be one of {PERSON_FIELDS}, got 'ssn'",
+        f"columns[0] 'p'.field: must be one of {PERSON_FIELDS}, got 'ssn'",
     ),
     "invalid json schema": (
         {"columns": [llm_structured({"type": "frob"})]},
-        "columns[0]: column 's'.output_schema: invalid JSON Schema: "
+        "columns[0] 's'.output_schema: invalid JSON Schema: "
         "'frob' is not valid under any of the given schemas",
     ),
     "empty json schema": (
         {"columns": [llm_structured({})]},
-        "columns[0]: column 's'.output_schema: is required",
+        "columns[0] 's'.output_schema: is required",
     ),
     "negative parse retries": (
         {"columns": [llm_structured({"type": "object"}, max_parse_retries=-1)]},
-        "columns[0]: column 's'.max_parse_retries: must be an integer >= 0",
+        "columns[0] 's'.max_parse_retries: must be an integer >= 0",
     ),
     "custom function not a reference": (
         {"columns": [{"type": "custom", "name": "c", "function": "no_colon"}]},
-        "columns[0]: column 'c'.function: must be 'module:function', got 'no_colon'",
+        "columns[0] 'c'.function: must be 'module:function', got 'no_colon'",
     ),
     "custom kind unknown": (
         {"columns": [{"type": "custom", "name": "c", "function": "m:f", "kind": "row"}]},
-        "columns[0]: column 'c'.kind: must be 'cell' or 'batch', got 'row'",
+        "columns[0] 'c'.kind: must be 'cell' or 'batch', got 'row'",
     ),
     "resize without batch": (
         {"columns": [{"type": "custom", "name": "c", "function": "m:f", "allow_resize": True}]},
-        "columns[0]: column 'c'.allow_resize: needs kind 'batch'",
+        "columns[0] 'c'.allow_resize: needs kind 'batch'",
     ),
     "seed file of another kind": (
         {"columns": [{"type": "seed_dataset", "name": "s", "path": "/x.txt", "columns": ["a"]}]},
-        "columns[0]: column 's'.path: must be a .parquet or .csv file, got '/x.txt'",
+        "columns[0] 's'.path: must be a .parquet or .csv file, got '/x.txt'",
     ),
     "seed order unknown": (
         {
@@ -656,11 +656,11 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
                 }
             ]
         },
-        "columns[0]: column 's'.order: must be 'ordered' or 'shuffled', got 'random'",
+        "columns[0] 's'.order: must be 'ordered' or 'shuffled', got 'random'",
     ),
     "column name not an identifier": (
         {"columns": [uuid_column("a b")]},
-        "columns[0]: column name must be an identifier, got 'a b'",
+        "columns[0].name: must be an identifier, got str 'a b'",
     ),
     "no columns": ({"columns": []}, "columns: a dataset needs at least one column"),
     "columns not a list": ({"columns": "a"}, "columns: must be a list, got str"),
@@ -670,7 +670,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "seed not an integer": (
         {"columns": [uuid_column()], "seed": "x"},
-        "seed: must be an integer, got 'x'",
+        "seed: must be an integer, got str 'x'",
     ),
     "duplicate model alias": (
         {"columns": [uuid_column()], "models": [{"alias": "m"}, {"alias": "m"}]},
@@ -678,17 +678,17 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "unknown model field": (
         {"columns": [uuid_column()], "models": [{"alias": "m", "temp": 1}]},
-        "models[0]: unknown fields ['temp'] for a model; known: ['alias', 'api_key_env', "
+        "models[0] 'm': unknown fields ['temp'] for a model; known: ['alias', 'api_key_env', "
         "'base_url', 'max_parallel_requests', 'max_tokens', 'mock', 'model', 'provider', "
         "'slow_request_warning_s', 'temperature', 'timeout_s']",
     ),
     "mock rate out of range": (
         {"columns": [uuid_column()], "models": [{"alias": "m", "mock": {"error_rate": 2}}]},
-        "models[0]: MockSettings.error_rate must be in [0, 1], got 2",
+        "models[0] 'm'.mock.error_rate: must be in [0, 1], got 2",
     ),
     "unknown processor type": (
         {"columns": [uuid_column()], "processors": [{"type": "sort"}]},
-        "processors[0]: unknown processor type 'sort'; known: "
+        "processors[0].type: unknown processor type 'sort'; known: "
         "['drop_columns', 'rename_columns', 'schema_transform', 'custom']",
     ),
 }
@@ -708,19 +708,19 @@ def test_a_bad_declaration_is_a_config_error_whose_message_names_the_field(
 WRONG_KIND: dict[str, tuple[dict[str, Any], str]] = {
     "uniform low not a number": (
         {"type": "uniform", "name": "u", "low": "zero", "high": 1},
-        "columns[0]: column 'u'.low: ",
+        "columns[0] 'u'.low: ",
     ),
     "gaussian stddev not a number": (
         {"type": "gaussian", "name": "g", "stddev": "wide"},
-        "columns[0]: column 'g'.stddev: ",
+        "columns[0] 'g'.stddev: ",
     ),
     "bernoulli p not a number": (
         {"type": "bernoulli", "name": "b", "p": "half"},
-        "columns[0]: column 'b'.p: ",
+        "columns[0] 'b'.p: ",
     ),
     "datetime mixing naive and aware times": (
         {"type": "datetime", "name": "d", "start": "2024-01-01", "end": "2024-01-02T00:00+00:00"},
-        "columns[0]: column 'd'.start: ",
+        "columns[0] 'd'.start: ",
     ),
 }
 
@@ -746,8 +746,9 @@ def test_a_pydantic_model_can_stand_for_the_output_schema() -> None:
         score: int
         reason: str
 
-    column = LLMStructuredColumn(name="verdict", prompt="Rate it.", model="mock",
-                                 output_schema=Verdict)
+    column = LLMStructuredColumn(
+        name="verdict", prompt="Rate it.", model="mock", output_schema=Verdict
+    )
     assert column.output_schema == Verdict.model_json_schema()
     result = preview(DatasetConfig(columns=[column]), 3)
     for value in result.dataset["verdict"]:

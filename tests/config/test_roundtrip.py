@@ -3,8 +3,10 @@
 The strategy builds random *valid* `DatasetConfig`s the way a Python user would: any column
 type with valid parameters (sequences given as lists or tuples, since the classes accept both),
 templates and dependencies that refer only to earlier columns, optional processors that refer
-to columns existing when they run, and one or two mock models with random `MockSettings`. The
-property is plain equality after the round trip; it is not weakened for tuples or floats.
+to columns existing when they run (pre_batch ones see only the batch columns), and one or two
+mock models with random `MockSettings`. Category values are of one kind and integers fit in 64
+bits, as the config requires. The property is plain equality after the round trip; it is not
+weakened for tuples or floats.
 
 Every strategy is built once at import; references to earlier columns are drawn as indices and
 resolved against the names known at that point, so generating (and shrinking) stays cheap.
@@ -52,7 +54,9 @@ ALIASES = st.from_regex(r"m_[a-z0-9]{1,5}", fullmatch=True)
 LITERAL = st.text(st.characters(exclude_characters="{}"), max_size=20)
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 POSITIVE = st.floats(min_value=0, exclude_min=True, allow_infinity=False)
-SCALARS = st.one_of(st.text(max_size=10), st.integers(), FINITE, st.booleans())
+INT64 = st.integers(-(2**63), 2**63 - 1)
+#: A category's values are all of one kind (one column holds one type; ints and floats mix).
+SCALAR_KINDS = [st.text(max_size=10), st.one_of(INT64, FINITE), st.booleans()]
 SEQUENCE_TYPE = st.sampled_from([list, tuple])
 
 
@@ -90,7 +94,7 @@ def _category(values: Any, weights: Any) -> Factory:
 
 @st.composite
 def categories(draw: st.DrawFn) -> Factory:
-    values = draw(sequence(SCALARS, min_size=1, max_size=5))
+    values = draw(sequence(draw(st.sampled_from(SCALAR_KINDS)), min_size=1, max_size=5))
     weight = st.one_of(st.integers(0, 100), st.floats(0, 1e6))
     weights = draw(st.none() | sequence(weight, min_size=len(values), max_size=len(values)))
     if weights is not None and not sum(weights):
@@ -113,7 +117,7 @@ GAUSSIAN = st.tuples(FINITE, POSITIVE).map(
     lambda p: lambda name, known, aliases: GaussianSampler(name=name, mean=p[0], stddev=p[1])
 )
 INTEGER = (
-    st.tuples(st.integers(), st.integers())
+    st.tuples(INT64, INT64)
     .map(_ordered)
     .map(lambda p: lambda name, known, aliases: IntegerSampler(name=name, low=p[0], high=p[1]))
 )
@@ -331,24 +335,51 @@ PROCESSOR_DRAFTS = st.lists(
 )
 
 
-def processors_over(drafts: list[Any], outputs: tuple[str, ...]) -> list[Processor]:
-    """Turn drafts into processors that refer only to columns existing when each runs."""
-    current = list(outputs)
-    chosen: list[Processor] = []
-    for kind, stage, picks, as_type, shape in drafts:
-        names = list(dict.fromkeys(current[i % len(current)] for i in picks))
-        if kind == "drop" and len(names) < len(current):
-            chosen.append(DropColumns(as_type(names), stage))
-            current = [name for name in current if name not in names]
-        elif kind == "rename":
-            mapping = {name: f"renamed_{name}" for name in names}
-            chosen.append(RenameColumns(mapping, stage))
-            current = [mapping.get(name, name) for name in current]
-        elif kind == "schema":
-            column = f"json_{len(chosen)}"
-            chosen.append(SchemaTransform(column, shape.resolve(tuple(current)), stage))
-            current.append(column)
-    return chosen
+def batch_outputs(columns: list[Column]) -> list[str]:
+    """The columns a pre_batch processor sees: batch steps (samplers, seed data, batch custom
+    columns) whose every upstream column is one too."""
+    producer = {name: column.name for column in columns for name in column.outputs()}
+    ready: set[str] = set()
+    for column in columns:  # declaration order is a topological order here
+        batch = not isinstance(column, LLMTextColumn | ExpressionColumn) and (
+            not isinstance(column, CustomColumn) or column.kind == "batch"
+        )
+        if batch and all(producer[name] in ready for name in column.dependencies()):
+            ready.add(column.name)
+    return [name for column in columns if column.name in ready for name in column.outputs()]
+
+
+def processors_over(drafts: list[Any], columns: list[Column]) -> list[Processor]:
+    """Turn drafts into processors that refer only to columns existing when each runs.
+
+    pre_batch processors run first (in order) on the batch columns; post_batch ones then run on
+    every column plus what the pre_batch ones added (a pre_batch drop removes nothing for them).
+    """
+    outputs = [name for column in columns for name in column.outputs()]
+    chosen: dict[int, Processor] = {}
+    added: list[str] = []
+    for stage, current in (("pre_batch", batch_outputs(columns)), ("post_batch", None)):
+        if current is None:
+            current = [*outputs, *added]
+        for index, (kind, drafted_stage, picks, as_type, shape) in enumerate(drafts):
+            if drafted_stage != stage or not current:
+                continue
+            before = list(current)
+            names = list(dict.fromkeys(current[i % len(current)] for i in picks))
+            if kind == "drop" and len(names) < len(current):
+                chosen[index] = DropColumns(as_type(names), stage)
+                current = [name for name in current if name not in names]
+            elif kind == "rename" and not any(f"renamed_{name}" in current for name in names):
+                mapping = {name: f"renamed_{name}" for name in names}
+                chosen[index] = RenameColumns(mapping, stage)
+                current = [mapping.get(name, name) for name in current]
+            elif kind == "schema":
+                column = f"json_{index}"
+                chosen[index] = SchemaTransform(column, shape.resolve(tuple(current)), stage)
+                current = [*current, column] if column not in current else current
+            if stage == "pre_batch":
+                added += [name for name in current if name not in before and name not in added]
+    return [chosen[index] for index in sorted(chosen)]
 
 
 #: Hypothesis' explain phase (which parts of a failing example may vary) takes minutes on a
@@ -373,7 +404,7 @@ def dataset_configs(draw: st.DrawFn) -> DatasetConfig:
         outputs += column.outputs()
     return DatasetConfig(
         draw(SEQUENCE_TYPE)(columns),
-        processors=processors_over(draw(PROCESSOR_DRAFTS), outputs),
+        processors=processors_over(draw(PROCESSOR_DRAFTS), columns),
         models=models,
         seed=draw(st.integers()),
     )
