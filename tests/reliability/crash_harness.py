@@ -139,6 +139,7 @@ class Kill:
     metadata_outcome: str | None = None
     stdout: str = ""
     stderr: str = ""
+    attempts: int = 1  # builds started for this moment (one more for each that finished first)
 
     def __str__(self) -> str:
         if not self.killed:
@@ -147,6 +148,7 @@ class Kill:
         return (
             f"{self.moment}: killed {self.after_start_s * 1000:.0f}ms after start with "
             f"{self.files_at_kill} batch files{temp}, metadata said {self.metadata_outcome}"
+            + (f" (attempt {self.attempts})" if self.attempts > 1 else "")
         )
 
 

@@ -77,9 +77,16 @@ def _run_args(
 
 
 def _kill_and_resume(
-    config: Path, output: Path, moment: Moment, reference: pd.DataFrame
+    config: Path, base: Path, moment: Moment, reference: pd.DataFrame
 ) -> tuple[Kill, Verdict]:
-    kill = kill_at(start(_run_args(config, output)), output, moment)
+    # A moment near the end can come too late on a busy machine (the build finished before the
+    # watcher saw its last file): try it again in a fresh directory, up to 3 times in all.
+    for attempt in range(3):
+        output = base.with_name(f"{base.name}-{attempt}")
+        kill = kill_at(start(_run_args(config, output)), output, moment)
+        kill.attempts = attempt + 1
+        if kill.killed:
+            break
     verdict = Verdict()
     if kill.killed:
         resumed = rowforge(["resume", str(output)])
