@@ -7,7 +7,9 @@ A kill moment is one of:
 - `tmp`: as soon as the temporary file of a batch is seen while `files` batch files exist
   (the kill lands while that row group is being written: temp file written, not yet renamed);
 - `file`: `delay` seconds after the `files`-th batch file appears;
-- `end`: right after the last batch file appears (the run is finishing metadata.json).
+- `end`: right after the last batch file appears (the run is finishing metadata.json);
+- `claimed`: as soon as config.yaml appears in the output directory, usually before
+  metadata.json does (pass `started=lambda: True`).
 
 For a resume, "after metadata.json appears" is replaced by "after the resume archived the
 previous event log" and batch files are counted from those already on disk when it started.
@@ -103,6 +105,8 @@ class Moment:
             return f"tmp(after {self.files} files)"
         if self.kind == "file":
             return f"file#{self.files}+{self.delay * 1000:.0f}ms"
+        if self.kind == "claimed":
+            return "claimed(config.yaml written)"
         return f"end+{self.delay * 1000:.1f}ms"
 
 
@@ -201,13 +205,15 @@ def kill_at(
                 fire_at = now
             elif moment.kind in ("file", "end") and new >= moment.files:
                 fire_at = now + moment.delay
+            elif moment.kind == "claimed" and (output / "config.yaml").exists():
+                fire_at = now
         if fire_at is not None and now >= fire_at:
             os.kill(process.pid, signal.SIGKILL)
             out, err = process.communicate()
             assert process.returncode == -signal.SIGKILL, (process.returncode, err)
             files, temp = _listing(output)
             return Kill(moment, True, files, temp, now - begin, _outcome(output), out, err)
-        time.sleep(0.001)
+        time.sleep(0.0002 if moment.kind == "claimed" else 0.001)
     out, err = process.communicate()
     files, temp = _listing(output)
     return Kill(moment, False, files, temp, time.monotonic() - begin, _outcome(output), out, err)
