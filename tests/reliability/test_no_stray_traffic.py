@@ -6,8 +6,9 @@
    127.0.0.1 port and nowhere else.
 3. A sentinel API key, given through `api_key_env`, never appears in logs (DEBUG, captured),
    warnings, printed output, anything in the output directory (metadata.json, events.jsonl,
-   traces.jsonl, config.yaml, Parquet files), the CLI's stdout/stderr (with and without
-   `--debug`), or an exception's text, repr, attributes and traceback: for a successful run, a
+   traces.jsonl, config.yaml, Parquet files), the stdout/stderr of `rowforge run` (with and
+   without `--debug`), `validate` and `preview`, or an exception's text, repr, attributes and
+   traceback: for a successful run, a
    server answering 401 (worded like the OpenAI API, and echoing the whole key back like a
    careless proxy) and a dead port. The servers record the Authorization header they got, which
    proves the key was actually sent. Against the dead port the CLI runs are interrupted with
@@ -322,22 +323,18 @@ def test_the_key_never_leaks_from_a_successful_run(
             _dataset(writer), 30, tmp_path / "api", RunConfig(buffer_size=10, trace=True)
         )
         config_file = _config_file(tmp_path, writer)
-        (cli,) = _run_cli(
-            [
-                "run",
-                str(config_file),
-                "-n",
-                "30",
-                "-o",
-                str(tmp_path / "cli"),
-                "--trace",
-                "--debug",
-            ]
+        output = str(tmp_path / "cli")
+        cli, validated, previewed = _run_cli(
+            ["run", str(config_file), "-n", "30", "-o", output, "--trace", "--debug"],
+            ["validate", str(config_file), "--debug"],
+            ["preview", str(config_file), "-n", "3", "--debug"],
         )
     printed = capfd.readouterr()
     assert result.outcome == "completed"
     assert cli.returncode == 0, cli.stderr
     assert "DEBUG" in cli.stderr, "--debug logs went to stderr"
+    assert validated.returncode == 0 and validated.stdout.startswith("OK"), validated.stderr
+    assert previewed.returncode == 0 and "3 records" in previewed.stdout, previewed.stderr
     assert server.authorizations and set(server.authorizations) == {f"Bearer {key}"}
     for output in (tmp_path / "api", tmp_path / "cli"):
         assert KEY_ENV in (output / "config.yaml").read_text(encoding="utf-8")
@@ -351,6 +348,8 @@ def test_the_key_never_leaks_from_a_successful_run(
             "printed": [printed.out, printed.err],
             "cli stdout": cli.stdout,
             "cli stderr": cli.stderr,
+            "validate output": [validated.stdout, validated.stderr],
+            "preview output": [previewed.stdout, previewed.stderr],
             "result": [repr(result), repr(result.metadata)],
         }
     )
