@@ -8,11 +8,11 @@
    warnings, printed output, anything in the output directory (metadata.json, events.jsonl,
    traces.jsonl, config.yaml, Parquet files), the stdout/stderr of `rowforge run` (with and
    without `--debug`), `validate` and `preview`, or an exception's text, repr, attributes and
-   traceback: for a successful run, a
-   server answering 401 (worded like the OpenAI API, and echoing the whole key back like a
-   careless proxy) and a dead port. The servers record the Authorization header they got, which
-   proves the key was actually sent. Against the dead port the CLI runs are interrupted with
-   SIGINT once they have logged a failed connection, since retries there may last minutes.
+   traceback: for a successful run, a server answering 401 (worded like the OpenAI API, and
+   echoing the whole key back like a careless proxy) and a dead port. The servers record the
+   Authorization header they got, which proves the key was actually sent. Against the dead port
+   the CLI runs are interrupted with SIGINT once they have logged a failed connection, since
+   retries there may last minutes.
 """
 
 from __future__ import annotations
