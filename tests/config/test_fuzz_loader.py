@@ -5,7 +5,8 @@ produce, or a valid config with a few mutations: a key dropped, a value replaced
 another type, an unknown key added, a value wrapped in a list), `DatasetConfig.from_dict` and
 `load_config` (on the document written as YAML, as JSON, or on arbitrary text) give a config or
 raise `ConfigError`; and `validate_config` on any config they give does the same. Any other
-exception is a bug: the user would see a traceback instead of the field to fix.
+exception is a bug: the user would see a traceback instead of the field to fix. A fourth
+fuzzer puts arbitrary values in the known fields of a known column, model or processor type.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rowforge.config.columns import COLUMN_TYPES
 from rowforge.config.dataset import DatasetConfig, load_config
+from rowforge.config.processors import FIELDS as PROCESSOR_FIELDS
 from rowforge.config.validate import validate_config
 from rowforge.errors import ConfigError
+from rowforge.models import MockSettings, ModelConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -213,6 +218,44 @@ def test_any_document_gives_a_config_or_a_config_error(document: Any) -> None:
 @FUZZ
 @given(mutated_configs())
 def test_a_mutated_config_gives_a_config_or_a_config_error(document: Any) -> None:
+    check_document(document)
+
+
+@st.composite
+def entries_with_arbitrary_fields(draw: st.DrawFn) -> Any:
+    """A column, model or processor of a known type whose known fields hold arbitrary values:
+    every field's own checks get exercised, not only the first one a random document hits."""
+    section = draw(st.sampled_from(["columns", "models", "processors"]))
+    if section == "columns":
+        kind = draw(st.sampled_from(sorted(COLUMN_TYPES)))
+        names = [a.name for a in attrs.fields(COLUMN_TYPES[kind]) if a.init]
+        entry = {"type": kind, "name": "c"}
+    elif section == "models":
+        names = [a.name for a in attrs.fields(ModelConfig)]
+        entry = {"alias": "m"}
+    else:
+        kind = draw(st.sampled_from(sorted(PROCESSOR_FIELDS)))
+        required, optional = PROCESSOR_FIELDS[kind]
+        names = [*required, *optional]
+        entry = {"type": kind}
+    values = st.one_of(DOCUMENTS, st.sampled_from(["c", "u", "m", "pre_batch", "object"]))
+    entry.update(draw(st.dictionaries(st.sampled_from(names), values, max_size=len(names))))
+    if section == "models" and draw(st.booleans()):
+        fields = [a.name for a in attrs.fields(MockSettings)]
+        entry["mock"] = draw(st.dictionaries(st.sampled_from(fields), values, max_size=4))
+    base: dict[str, Any] = {"columns": [{"type": "uuid", "name": "u"}]}
+    if section == "columns":
+        base["columns"].append(entry)
+    else:
+        base[section] = [entry]
+    return base
+
+
+@FUZZ
+@given(entries_with_arbitrary_fields())
+def test_known_fields_with_arbitrary_values_give_a_config_or_a_config_error(
+    document: Any,
+) -> None:
     check_document(document)
 
 
