@@ -162,20 +162,25 @@ def build_steps(
 
     `output_dir` must be new or empty; with `overwrite`, an earlier rowforge output there is
     removed first (see `storage.output_dir`). `on_claimed` writes the caller's own inputs into
-    the claimed directory before the run starts. `column_types` fixes columns' Arrow types for
-    every file (other columns keep the first type written, see `storage.arrow_types`). Raises
-    like `run_steps`; metadata.json is complete (with `outcome` and `first_error`) before
-    anything is raised.
+    the new directory before it appears under its name. `column_types` fixes columns' Arrow
+    types for every file (other columns keep the first type written, see
+    `storage.arrow_types`). Raises like `run_steps`; metadata.json is complete (with `outcome`
+    and `first_error`) before anything is raised.
     """
     config = config or RunConfig()
     output = Path(output_dir)
     plan = build_plan(steps, num_records, config.buffer_size)
     identity = run_identity(plan, processors, config, dataset_name, fingerprint)
-    claim_output_dir(output, overwrite=overwrite)
-    if recipe:
-        save_recipe(output, steps, processors, config)
-    if on_claimed is not None:
-        on_claimed(output)
+    schema = RunSchema(column_types)
+
+    def prepare(directory: Path) -> None:
+        if recipe:
+            save_recipe(directory, steps, processors, config)
+        if on_claimed is not None:
+            on_claimed(directory)
+        _Recorder(directory, identity, _engine_name(plan, config), (), schema).write([], "running")
+
+    claim_output_dir(output, overwrite=overwrite, prepare=prepare)
     return _run_into(
         output,
         steps,
@@ -185,7 +190,7 @@ def build_steps(
         processors,
         None,
         (),
-        RunSchema(column_types),
+        schema,
         lifespan=lifespan,
         on_progress=on_progress,
     )
@@ -294,8 +299,7 @@ def _run_into(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    engine_name = "sync" if config.engine == "sync" or plan.needs_resize else "async"
-    recorder = _Recorder(output, identity, engine_name, kept, schema)
+    recorder = _Recorder(output, identity, _engine_name(plan, config), kept, schema)
     recorder.write([], "running")
     with _event_stream(output) as stream:
         events = EventLog(stream)
@@ -336,6 +340,10 @@ def _run_into(
             raise
     _finish(output, recorder, result, kept)
     return result
+
+
+def _engine_name(plan: Plan, config: RunConfig) -> str:
+    return "sync" if config.engine == "sync" or plan.needs_resize else "async"
 
 
 def _finish(

@@ -164,43 +164,32 @@ def test_a_resume_that_is_itself_killed_is_resumed_again(
 def _finish_after_early_kill(
     config: Path, output: Path, reference: pd.DataFrame
 ) -> tuple[Kill, list[str], list[str]]:
-    """Kill a build as soon as config.yaml appears, then finish it with rowforge commands:
-    `resume`, or else the same `run` again with `--overwrite`. Returns the kill, what was in
-    the directory then, and the problems."""
-    for attempt in range(3):  # the window is wide (metadata.json is fsynced), but not certain
-        target = output.with_name(f"{output.name}-{attempt}")
-        kill = kill_at(
-            start(_run_args(config, target)), target, Moment("claimed"), started=lambda: True
-        )
-        kill.attempts = attempt + 1
-        state = sorted(os.listdir(target)) if target.exists() else []
-        if kill.killed and "metadata.json" not in state:
-            break
-    else:
-        return kill, state, [f"never killed before metadata.json: {kill}, directory {state}"]
-    resumed = rowforge(["resume", str(target)])
-    if resumed.returncode == 0 and resumed.stdout.startswith(f"completed: {TARGET} records"):
-        return kill, state, judge(target, TARGET, reference).problems
-    again = rowforge([*_run_args(config, target), "--overwrite"])
-    if again.returncode == 0 and again.stdout.startswith(f"completed: {TARGET} of {TARGET}"):
-        return kill, state, judge(target, TARGET, reference).problems
-    return (
-        kill,
-        state,
-        [
-            f"killed with {state} in the directory, no rowforge command finishes it: "
-            f"`rowforge resume` exited {resumed.returncode}: {resumed.stderr.strip()} | "
-            f"`rowforge run ... --overwrite` exited {again.returncode}: {again.stderr.strip()}"
-        ],
+    """Kill a build as soon as its output directory shows config.yaml, then finish it with
+    `rowforge resume`. Returns the kill, what was in the directory then, and the problems.
+
+    The directory must appear whole (config.yaml together with metadata.json): a directory
+    with config.yaml alone was once left by such a kill, and no rowforge command accepted it
+    (resume: not a rowforge output; run: not empty; run --overwrite: not a rowforge output)."""
+    kill = kill_at(
+        start(_run_args(config, output)), output, Moment("claimed"), started=lambda: True
     )
+    state = sorted(os.listdir(output)) if output.exists() else []
+    problems = [] if "metadata.json" in state else [f"config.yaml without metadata.json: {state}"]
+    resumed = rowforge(["resume", str(output)])
+    if resumed.returncode == 0 and resumed.stdout.startswith(f"completed: {TARGET} records"):
+        return kill, state, problems + judge(output, TARGET, reference).problems
+    problems.append(
+        f"killed with {state} in the directory, `rowforge resume` exited "
+        f"{resumed.returncode}: {resumed.stderr.strip()}"
+    )
+    return kill, state, problems
 
 
-def test_a_build_killed_before_metadata_json_exists_can_still_be_finished(
+def test_a_build_killed_as_soon_as_its_directory_appears_can_be_resumed(
     config_file: Path, reference: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """A SIGKILL between claiming the directory (config.yaml written) and the first
-    metadata.json: `resume` or re-running the build with `--overwrite` must get the dataset;
-    a directory that no rowforge command accepts would have to be cleaned up by hand."""
+    """A SIGKILL right after the output directory appears: it already holds metadata.json, and
+    `resume` finishes the dataset (no directory that must be cleaned up by hand)."""
     with ThreadPoolExecutor(max_workers=LANES) as pool:
         outcomes = list(
             pool.map(

@@ -11,6 +11,11 @@ would describe only the new run. The user says what to do instead:
 
 A non-empty directory that is not a rowforge output (no metadata.json) is refused even with
 `overwrite`: rowforge deletes only what it wrote.
+
+The new output appears whole: its first files (config, recipe, a first metadata.json) are
+written into a hidden sibling directory that is then renamed to the output's name, so a build
+killed at any moment leaves either no output at all or one that `resume` and `--overwrite`
+recognise.
 """
 
 from __future__ import annotations
@@ -18,16 +23,21 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from rowforge.errors import ConfigError
 from rowforge.storage.metadata import METADATA_FILE
 
 
-def claim_output_dir(output: Path, *, overwrite: bool = False) -> None:
-    """Make `output` an empty directory for a new build, or raise `ConfigError` saying why not.
+def claim_output_dir(
+    output: Path, *, overwrite: bool = False, prepare: Callable[[Path], None] | None = None
+) -> None:
+    """Make `output` a new build's directory, or raise `ConfigError` saying why not.
 
-    Returns only when `output` exists and is empty.
+    `prepare(directory)` writes the build's first files; they appear in `output` all at once
+    (metadata.json last, so a directory with it is a rowforge output). Returns when `output`
+    holds exactly what `prepare` wrote.
     """
     if output.exists() and not output.is_dir():
         raise ConfigError(f"output directory {str(output)!r} is a file, not a directory")
@@ -42,8 +52,22 @@ def claim_output_dir(output: Path, *, overwrite: bool = False) -> None:
                 f"(it holds {_listing(entries)}); --overwrite only replaces an earlier rowforge "
                 "output. Choose another directory or empty this one"
             )
-        _remove_aside(output)
-    output.mkdir(parents=True, exist_ok=True)
+    resolved = output.resolve()
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+    staging = _sibling(resolved, "new")
+    staging.mkdir()
+    try:
+        if prepare is not None:
+            prepare(staging)
+        aside = _sibling(resolved, "replaced") if entries else None
+        if aside is not None:
+            os.replace(resolved, aside)  # one step: the old output is gone from view
+        _move_into_place(staging, resolved)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside)
 
 
 def _refusal(output: Path, entries: list[str], is_output: bool) -> str:
@@ -65,9 +89,22 @@ def _listing(entries: list[str], limit: int = 3) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def _remove_aside(output: Path) -> None:
-    """Rename the old output to a hidden sibling (one atomic step), then delete it."""
-    resolved = output.resolve()
-    aside = resolved.with_name(f".{resolved.name}.replaced-{uuid.uuid4().hex[:8]}")
-    os.replace(resolved, aside)
-    shutil.rmtree(aside)
+def _sibling(output: Path, purpose: str) -> Path:
+    """A hidden, unique directory name beside `output` (same file system: renames are atomic)."""
+    return output.with_name(f".{output.name}.{purpose}-{uuid.uuid4().hex[:8]}")
+
+
+def _move_into_place(staging: Path, output: Path) -> None:
+    """Rename `staging` to `output` (which is absent or an empty directory). Where a directory
+    cannot be renamed over (a mount point, the current directory), move its entries one by one,
+    metadata.json last."""
+    try:
+        os.replace(staging, output)
+        return
+    except OSError:
+        if not output.is_dir() or any(output.iterdir()):
+            raise
+    names = sorted(p.name for p in staging.iterdir())
+    for name in sorted(names, key=lambda name: name == METADATA_FILE):
+        os.replace(staging / name, output / name)
+    staging.rmdir()
