@@ -1,11 +1,12 @@
 """rowforge: synthetic datasets on an explicit state-machine scheduler.
 
-Public API: `load_config`, `build`, `preview`, `resume` over a `DatasetConfig`; `RunConfig` for
-how a run executes; the error classes (all derive from `RowforgeError`). The engine-level
-`build_steps` / `preview_steps` run plain Python callables as steps (`rowforge.scheduler.Step`).
+Public API: `load_config`, `validate_config`, `build`, `preview`, `resume` over a
+`DatasetConfig`; `RunConfig` for how a run executes; the error classes (all derive from
+`RowforgeError`). The engine-level `build_steps` / `preview_steps` run plain Python callables
+as steps (`rowforge.scheduler.Step`).
 """
 
-from rowforge.api import BuildResult, PreviewResults, build, preview, resume
+from rowforge.api import BuildResult, PreviewResults, build, preview, resume, validate_config
 from rowforge.build import build_steps, preview_steps
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
 from rowforge.errors import (
@@ -43,4 +44,5 @@ __all__ = [
     "preview_steps",
     "resume",
     "save_config",
+    "validate_config",
 ]

@@ -26,13 +26,22 @@ from rowforge.build import (
 from rowforge.config.columns import SeedDatasetColumns
 from rowforge.config.compile import compile_config
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
+from rowforge.config.validate import validate_config
 from rowforge.errors import ConfigError
 from rowforge.scheduler import RunConfig, RunResult, TaskTrace, build_plan
 from rowforge.storage.metadata import read_metadata, render_metadata
 
 CONFIG_FILE = "config.yaml"
 
-__all__ = ["BuildResult", "PreviewResults", "build", "load_config", "preview", "resume"]
+__all__ = [
+    "BuildResult",
+    "PreviewResults",
+    "build",
+    "load_config",
+    "preview",
+    "resume",
+    "validate_config",
+]
 
 
 @attrs.frozen
@@ -92,7 +101,9 @@ def build(
     `PartialDatasetError` with `on_partial="raise"`, `ConfigError` for bad input.
     """
     output = Path(output_dir)
+    _check_arguments(config, run_config)
     config = anchored_paths(config)
+    validate_config(config)  # everything a run would find out later fails before the disk
     compiled = compile_config(config, run_config, num_records)
     result = build_steps(
         compiled.steps,
@@ -116,6 +127,8 @@ def preview(
     config: DatasetConfig, num_records: int = 10, run_config: RunConfig | None = None
 ) -> PreviewResults:
     """Generate a few records in memory (nothing is written to disk)."""
+    _check_arguments(config, run_config)
+    validate_config(config)
     compiled = compile_config(config, run_config, num_records)
     result = preview_steps(
         compiled.steps,
@@ -173,6 +186,19 @@ def resume(
         column_types=compiled.column_types,
     )
     return BuildResult(output, read_metadata(output), result)
+
+
+def _check_arguments(config: object, run_config: object) -> None:
+    """A wrong type for `config` or `run_config` is bad input, named, like a bad field."""
+    if not isinstance(config, DatasetConfig):
+        raise ConfigError(
+            f"config: must be a DatasetConfig (see rowforge.load_config), got "
+            f"{type(config).__name__}"
+        )
+    if run_config is not None and not isinstance(run_config, RunConfig):
+        raise ConfigError(
+            f"run_config: must be a RunConfig or None, got {type(run_config).__name__}"
+        )
 
 
 def anchored_paths(config: DatasetConfig) -> DatasetConfig:

@@ -45,6 +45,21 @@ def _errors(command: str, debug: bool) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
+def _load_valid(path: Path) -> Any:
+    """The config at `path`, checked for everything a run would meet (`validate_config`), with
+    errors naming the file, so `run` refuses bad input before it touches the output directory."""
+    from rowforge.config.dataset import load_config
+    from rowforge.config.validate import validate_config
+    from rowforge.errors import ConfigError
+
+    dataset = load_config(path)
+    try:
+        validate_config(dataset)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    return dataset
+
+
 def _logging(debug: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -81,11 +96,10 @@ def run(
     given (use `rowforge resume OUTPUT` to finish an interrupted build instead).
     """
     from rowforge.api import build
-    from rowforge.config.dataset import load_config
 
     _logging(debug)
     with _errors("run", debug):
-        dataset = load_config(config)
+        dataset = _load_valid(config)
         settings = _run_config(
             buffer_size=buffer_size,
             max_in_flight=max_in_flight,
@@ -161,16 +175,8 @@ def validate(
 ) -> None:
     """Check a config without generating anything: the config itself, then what a run would
     meet (templates rendered on sample values, API key variables, functions, seed files)."""
-    from rowforge.config.dataset import load_config
-    from rowforge.config.validate import validate_config
-    from rowforge.errors import ConfigError
-
     with _errors("validate", debug):
-        dataset = load_config(config)
-        try:
-            validate_config(dataset)
-        except ConfigError as error:
-            raise ConfigError(f"{config}: {error}") from error
+        dataset = _load_valid(config)
     typer.echo(f"OK: {config}: {len(dataset.columns)} columns, {len(dataset.models)} models")
 
 

@@ -500,20 +500,7 @@ def _tree(directory: Path) -> dict[str, bytes]:
     }
 
 
-RUN_CASES = [
-    pytest.param(
-        case,
-        id=case.id,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="`rowforge run` does not call validate_config yet (cli.run / api.build "
-            "are owned elsewhere)",
-        ),
-    )
-    if case.stage == "validate"
-    else pytest.param(case, id=case.id)
-    for case in CASES
-]
+RUN_CASES = [pytest.param(case, id=case.id) for case in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -658,19 +645,16 @@ NOT_YET = pytest.mark.xfail(strict=True, reason="needs a change in a file owned 
             lambda out: rowforge.build(CONFIG, True, out),
             "num_records",
             id="build True",
-            marks=NOT_YET,
         ),
         pytest.param(
             lambda out: rowforge.build({"columns": []}, 5, out),  # type: ignore[arg-type]
             "config",
             id="build of a dict",
-            marks=NOT_YET,
         ),
         pytest.param(
             lambda out: rowforge.build(CONFIG, 5, out, {"buffer_size": 1}),  # type: ignore[arg-type]
             "run_config",
             id="build with a dict run_config",
-            marks=NOT_YET,
         ),
     ],
 )

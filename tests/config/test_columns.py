@@ -426,7 +426,7 @@ def test_a_seed_dataset_whose_file_is_missing_is_refused_at_preview(tmp_path: Pa
     config = DatasetConfig([SeedDatasetColumns(name="seed", path=str(missing), columns=["code"])])
     with pytest.raises(ConfigError) as raised:
         preview(config, 2)
-    assert str(raised.value) == f"column 'seed'.path: no such file {str(missing)!r}"
+    assert str(raised.value) == f"columns[0] 'seed'.path: no such file {str(missing)!r}"
 
 
 # -- determinism -------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ class Plan:
 
 def build_plan(steps: Sequence[Step], num_records: int, buffer_size: int) -> Plan:
     """Validate `steps` and order them; raise `ConfigError` naming the offending step."""
-    if not isinstance(num_records, int) or num_records < 1:
+    if isinstance(num_records, bool) or not isinstance(num_records, int) or num_records < 1:
         raise ConfigError(f"num_records must be a positive integer, got {num_records!r}")
     if not isinstance(buffer_size, int) or buffer_size < 1:
         raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
