@@ -177,21 +177,32 @@ def test_an_outage_at_the_start_is_ridden_out_without_losing_a_row(
 def test_a_dead_provider_trips_early_shutdown_once_the_retry_budget_is_spent(
     engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    provider = Provider()
+
     async def answer(row: dict[str, Any]) -> str:
-        raise RetryableError("model 'writer' (http://x/v1): HTTP 503: service unavailable")
+        provider.called(row)
+        raise RetryableError("model 'writer' (http://x/v1): HTTP 503: unavailable", status=503)
 
     config = RunConfig(engine=engine, **QUIET)  # type: ignore[arg-type]
     outcome, elapsed = run_virtual(
         monkeypatch, run_steps_async(model_steps(answer), 200, config=config)
     )
-    assert isinstance(outcome, DatasetGenerationError), outcome
+    assert isinstance(outcome, errors.EarlyShutdownError), outcome
     message = str(outcome)
-    assert "early shutdown" in message
-    assert "step 'answer'" in message and "model 'writer'" in message and "503" in message
-    # Async: every task spends its 120 s budget, then the breaker trips. Sync (one task at a
-    # time): the no-success budget ends it after 300 s (plus at most one 30 s backoff).
-    assert 119.9 <= elapsed <= 331, f"gave up after {elapsed:.0f}s; the retry budget is 120s"
-    assert isinstance(outcome, errors.EarlyShutdownError)
+    assert "step 'answer'" in message and "model 'writer'" in message and "HTTP 503" in message
+    if engine == "async":
+        # Every task spends its 120 s budget (plus the last failed call), then fails; the
+        # breaker trips on the 50th failure, not any earlier, and not on the clock.
+        assert "50 of the last 50 model tasks failed (HTTP 503 x 50" in message
+        assert 119.9 <= elapsed <= 125, f"gave up after {elapsed:.0f}s; the retry budget is 120s"
+    else:
+        # One task at a time: the first fails after 120 s, the breaker never fills its window,
+        # and the no-success budget ends the run after 300 s (plus at most one 30 s backoff).
+        assert "no successful call for 300s" in message
+        assert "rejected with HTTP 503 (service unavailable)" in message
+        assert 300 <= elapsed <= 331
+        first_row_attempts = provider.times[0]
+        assert 119.9 <= first_row_attempts[-1] - first_row_attempts[0] <= 120.1
 
 
 # -- item 9: early shutdown raises, even when rows were salvaged ---------------------------------

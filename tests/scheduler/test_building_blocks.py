@@ -19,7 +19,7 @@ from rowforge.scheduler import RunConfig, Step, build_plan
 from rowforge.scheduler.admission import Admission
 from rowforge.scheduler.retry import ErrorKind, RetryPolicy, classify, failure_label
 from rowforge.scheduler.rowgroup import RowGroup
-from rowforge.scheduler.shutdown import EarlyShutdown
+from rowforge.scheduler.shutdown import EarlyShutdown, ProviderHealth
 from rowforge.scheduler.subjects import Worker
 
 
@@ -200,3 +200,66 @@ def test_early_shutdown_trips_once_exactly_when_a_full_window_reaches_the_rate(
 def test_disabled_early_shutdown_never_trips() -> None:
     breaker = EarlyShutdown(RunConfig(early_shutdown_window=2, disable_early_shutdown=True))
     assert not any(breaker.record(True) for _ in range(10))
+
+
+def test_degraded_warning_names_model_share_and_statuses_at_most_once_a_minute() -> None:
+    health = ProviderHealth(RunConfig(no_success_budget_s=300, max_retry_after_s=300))
+    limited = RateLimitError("429", retry_after=20)
+    unavailable = RetryableError("503", status=503)
+    warnings = {}
+    for second in range(0, 200):
+        if second % 8 == 7:
+            health.succeeded("writer", second, second + 0.5)
+        error = unavailable if second % 10 == 3 else limited
+        warning = health.rejected("writer", "answer", error, second, second + 0.5)
+        if warning is not None:
+            warnings[second] = warning
+    # The 10th call comes at second 8 (9 rejections and the success at 7): warn then, and
+    # afterwards at most once per 60 s.
+    assert sorted(warnings) == [8, 68, 128, 188]
+    assert warnings[188] == (
+        "model 'writer' is degraded: 89% of the last 100 calls were rejected (HTTP 429 x 80, "
+        "HTTP 503 x 9); retrying (honouring Retry-After up to 300s, the provider asked for "
+        "20s; giving up after 300s without a success)"
+    )
+    assert health.warnings == 4
+    assert health.rejected("other", "judge", limited, 0, 1) is None, "per model, not per run"
+
+
+def test_a_retry_after_beyond_the_maximum_is_named_in_the_warning() -> None:
+    health = ProviderHealth(RunConfig(max_retry_after_s=60, no_success_budget_s=None))
+    limited = RateLimitError("429", retry_after=600)
+    warning = None
+    for n in range(10):
+        warning = health.rejected("writer", "answer", limited, n, n) or warning
+    assert warning is not None
+    assert "the provider asked for 600s, waiting 60s" in warning
+    assert "no_success_budget_s is off" in warning
+
+
+def test_the_no_success_budget_runs_from_the_last_success_and_needs_a_rejection() -> None:
+    health = ProviderHealth(RunConfig(no_success_budget_s=100))
+    limited = RateLimitError("429")
+    health.rejected("writer", "answer", limited, started=10.0, now=11.0)
+    assert not health.is_exhausted("writer", 109.9)
+    assert health.is_exhausted("writer", 110.0), "100 s after the first call, none succeeded"
+    health.succeeded("writer", 111.0, 112.0)
+    assert not health.is_exhausted("writer", 500.0), "no rejection since the last success"
+    health.rejected("writer", "answer", RetryableError("x", status=503), 300.0, 301.0)
+    assert health.is_exhausted("writer", 301.0)
+    message, step, error = health.exhausted_message("writer")
+    assert message == (
+        "model 'writer': no successful call for 100s; the last 1 calls were rejected with "
+        "HTTP 503 (service unavailable)"
+    )
+    assert step == "answer" and isinstance(error, RetryableError)
+    assert not ProviderHealth(RunConfig(no_success_budget_s=None)).is_exhausted("writer", 1e9)
+
+
+def test_the_breaker_describes_failures_by_label() -> None:
+    breaker = EarlyShutdown(RunConfig(early_shutdown_window=4, early_shutdown_error_rate=0.5))
+    outcomes = [(False, None), (True, "HTTP 500"), (False, None), (True, "timeout")]
+    assert [breaker.record(failed, label) for failed, label in outcomes] == [False] * 3 + [True]
+    assert breaker.describe() == (
+        "2 of the last 4 model tasks failed (HTTP 500 x 1, timeout x 1; threshold 50%)"
+    )

@@ -190,12 +190,14 @@ class ProviderHealth:
         """(what happened, the step that saw the last rejection, that rejection)."""
         model = self._models[resource]
         labels = [label for label, count in model.streak_labels.items() if count]
-        if len(labels) == 1:
-            rejected = f"rejected with {explain_label(labels[0])}"
+        if len(labels) == 1 and labels[0].startswith("HTTP "):
+            rejected = f"were rejected with {explain_label(labels[0])}"
+        elif len(labels) == 1:
+            rejected = f"failed ({labels[0]})"
         else:
-            rejected = f"rejected ({_tally(model.streak_labels)})"
+            rejected = f"failed ({_tally(model.streak_labels)})"
         message = (
             f"model {resource!r}: no successful call for {self.budget_s:g}s; the last "
-            f"{model.streak} calls were {rejected}"
+            f"{model.streak} calls {rejected}"
         )
         return message, model.step, model.error
