@@ -39,3 +39,10 @@ demo: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Longer provider-fault runs over HTTP with the default budgets (several minutes; not in `make
+# test` or CI): a long mixed-fault run on both engines, a 30 s outage, hangs, and a provider that
+# only answers 429 for the default 5-minute no-success budget.
+.PHONY: soak
+soak: install
+	ROWFORGE_SOAK=1 $(PY) -m pytest -q tests/faults/test_soak.py
