@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -207,3 +208,33 @@ def test_any_valid_documents_convert_to_the_declared_type(documents: list[dict[s
     values = [conform(document, SCHEMA) for document in documents]
     array = pa.array(values, type=json_schema_type(SCHEMA))
     assert array.to_pylist()[0]["score"] == documents[0]["score"]
+
+
+def _ids(frame: pd.DataFrame) -> list[int]:
+    return list(frame.index)
+
+
+def _whole_floats_first(row: dict[str, Any]) -> float | int:
+    """Row group 0 holds floats, the rest ints: the first file written fixes float64."""
+    return float(row["id"]) if row["id"] < 10 else row["id"]
+
+
+def test_a_resumed_row_group_of_an_undeclared_column_keeps_the_written_files_type(
+    tmp_path: Path,
+) -> None:
+    from rowforge.build import build_steps, resume
+    from rowforge.scheduler import Step
+
+    steps = [
+        Step("id", _ids, kind="batch"),
+        Step("value", _whole_floats_first, depends_on=["id"]),
+    ]
+    config = rowforge.RunConfig(buffer_size=10, max_concurrent_row_groups=1)
+    output = tmp_path / "out"
+    build_steps(steps, 30, output, config=config)
+    (output / "parquet-files" / "batch_00001.parquet").unlink()  # a row group of ints
+    resume(output, steps=steps, config=config)
+    files = sorted((output / "parquet-files").glob("batch_*.parquet"))
+    assert [pq.read_schema(f).field("value").type for f in files] == [pa.float64()] * 3
+    assert pd.read_parquet(output / "parquet-files")["value"].dtype == "float64"
+    assert first_violation(output) is None
