@@ -62,6 +62,7 @@ CANNED: dict[str, tuple[int, dict[str, str], bytes]] = {
     "rate-ms": (429, {"retry-after-ms": "1500", "Retry-After": "2"}, b"{}"),
     "rate-plain": (429, {}, b"{}"),
     "forbidden": (403, {}, b'{"error": {"message": "no access to this model"}}'),
+    "echo-key": (401, {}, b'{"error": {"message": "Incorrect API key provided: sk-echo-42."}}'),
 }
 
 
@@ -196,6 +197,18 @@ async def test_api_key_from_the_named_variable_is_sent_as_bearer(
             await _one(server.url, api_key_env="ROWFORGE_TEST_KEY")
         with pytest.raises(ModelRequestError, match="HTTP 401"):
             await _one(server.url)
+
+
+@pytest.mark.asyncio
+async def test_a_server_echoing_the_key_back_does_not_put_it_into_the_error(
+    canned: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, _ = canned
+    monkeypatch.setenv("ROWFORGE_TEST_KEY", "sk-echo-42")
+    with pytest.raises(ModelRequestError) as caught:
+        await _one(f"{base}/echo-key/v1", api_key_env="ROWFORGE_TEST_KEY")
+    assert "sk-echo-42" not in str(caught.value)
+    assert "HTTP 401: Incorrect API key provided: <API key redacted>." in str(caught.value)
 
 
 def test_missing_api_key_variable_fails_before_any_request(

@@ -124,6 +124,7 @@ class OpenAIClient:
         self.config = config
         self.url = config.endpoint
         key = api_key_from_env(config)
+        self._key = key
         self._headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,41 +190,53 @@ class OpenAIClient:
                 ) from error
         return self._content(status, headers, payload)
 
+    def _redact(self, text: str) -> str:
+        """`text` from the server with this client's API key blanked out: a server that echoes
+        the key back (some do, in a 401) must not put it into errors, logs and metadata."""
+        if self._key and self._key in text:
+            return text.replace(self._key, "<API key redacted>")
+        return text
+
+    def _detail(self, payload: bytes) -> str:
+        return self._redact(_detail(payload))
+
     def _content(self, status: int, headers: Mapping[str, str], payload: bytes) -> str:
         """The reply text of a finished exchange, or the error it maps to."""
         where = self._where()
         if status == 429:
             retry_after = parse_retry_after(headers)
             raise RateLimitError(
-                f"{where}: HTTP 429 rate limited: {_detail(payload)}",
+                f"{where}: HTTP 429 rate limited: {self._detail(payload)}",
                 retry_after=retry_after,
                 status=429,
             )
         if status == 408 or status >= 500:
             raise RetryableError(
-                f"{where}: HTTP {status}: {_detail(payload)}",
+                f"{where}: HTTP {status}: {self._detail(payload)}",
                 retry_after=parse_retry_after(headers),
                 status=status,
             )
         if not 200 <= status < 300:
-            error = ModelRequestError(f"{where}: HTTP {status}: {_detail(payload)}")
+            error = ModelRequestError(f"{where}: HTTP {status}: {self._detail(payload)}")
             error.status = status  # type: ignore[attr-defined]
             raise error
         try:
             document = json.loads(payload)
         except ValueError:
-            raise ModelRequestError(f"{where}: response is not JSON: {_detail(payload)}") from None
+            raise ModelRequestError(
+                f"{where}: response is not JSON: {self._detail(payload)}"
+            ) from None
         try:
             message = document["choices"][0]["message"]
             content = message["content"]
         except (KeyError, IndexError, TypeError):
             raise ModelRequestError(
-                f"{where}: response has no choices[0].message.content: {_detail(payload)}"
+                f"{where}: response has no choices[0].message.content: {self._detail(payload)}"
             ) from None
         if not isinstance(content, str):
             refusal = message.get("refusal") if isinstance(message, dict) else None
             if isinstance(refusal, str) and refusal:
-                raise ModelRequestError(f"{where}: the model refused: {refusal}")
+                raise ModelRequestError(f"{where}: the model refused: {self._redact(refusal)}")
             raise ModelRequestError(
                 f"{where}: choices[0].message.content is {type(content).__name__}, not a string"
             )
