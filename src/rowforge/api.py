@@ -97,8 +97,10 @@ def build(
 
     Returns when every record was written (`outcome == "completed"`) or, with the default
     `on_partial="warn"`, after a WARNING when rows were dropped (`"partial"`). Raises
-    `DatasetGenerationError` when the run failed (metadata.json says why first),
-    `PartialDatasetError` with `on_partial="raise"`, `ConfigError` for bad input.
+    `EarlyShutdownError` when the engine decided a model provider is broken (the complete rows
+    stay on disk, metadata.json says `early_shutdown: true`), `DatasetGenerationError` when the
+    run failed (metadata.json says why first), `PartialDatasetError` with
+    `on_partial="raise"`, `ConfigError` for bad input (before anything is written).
     """
     output = Path(output_dir)
     _check_arguments(config, run_config)

@@ -88,6 +88,14 @@ def run(
         bool,
         typer.Option("--overwrite", help="Replace an earlier rowforge output in OUTPUT."),
     ] = False,
+    retry_budget_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds a task keeps retrying transient errors (default 120)."),
+    ] = None,
+    no_success_budget_s: Annotated[
+        float | None,
+        typer.Option(help="End the run when a model has no success for this long (default 300)."),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT.
@@ -105,6 +113,8 @@ def run(
             max_in_flight=max_in_flight,
             on_partial=on_partial,
             trace=trace,
+            retry_budget_s=retry_budget_s,
+            no_success_budget_s=no_success_budget_s,
         )
         with _progress_bar(num_records) as advance:
             result = build(

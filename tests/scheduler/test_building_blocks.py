@@ -30,8 +30,10 @@ def noop(row: object) -> int:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("buffer_size", 0, "RunConfig.buffer_size must be positive"),
-        ("max_in_flight", -1, "RunConfig.max_in_flight must be positive"),
+        ("buffer_size", 0, "RunConfig.buffer_size must be an int >= 1, got 0"),
+        ("buffer_size", 2.5, "RunConfig.buffer_size must be an int >= 1, got 2.5"),
+        ("max_in_flight", -1, "RunConfig.max_in_flight must be an int >= 1"),
+        ("stall_warning_s", "30", "RunConfig.stall_warning_s must be a positive number, got '30'"),
         (
             "early_shutdown_error_rate",
             1.5,
@@ -39,7 +41,7 @@ def noop(row: object) -> int:
         ),
         ("on_partial", "ignore", "RunConfig.on_partial must be one of"),
         ("max_parallel_requests", {"gpt": 0}, r"RunConfig.max_parallel_requests\['gpt'\]"),
-        ("task_timeout_s", 0, "RunConfig.task_timeout_s must be positive"),
+        ("task_timeout_s", 0, "RunConfig.task_timeout_s must be a positive number"),
         ("retry_budget_s", -1, "RunConfig.retry_budget_s must be a finite number >= 0"),
         ("max_retry_after_s", float("inf"), "RunConfig.max_retry_after_s must be a finite"),
         ("no_success_budget_s", 0, "RunConfig.no_success_budget_s must be a finite number > 0"),

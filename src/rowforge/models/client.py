@@ -29,7 +29,12 @@ ROLES = ("system", "user", "assistant")
 
 class ModelRequestError(RowforgeError):
     """A model request failed in a way a retry would not fix: a 4xx other than 408/429 (bad
-    request, auth, refusal) or a response that is not a chat completion."""
+    request, auth, refusal) or a response that is not a chat completion. `status` is the HTTP
+    status when the provider answered with one, so warnings and errors can name it."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @runtime_checkable

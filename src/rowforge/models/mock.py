@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import attrs
 
-from rowforge.errors import RateLimitError, RetryableError
+from rowforge.errors import ProviderTimeoutError, RateLimitError, RetryableError
 from rowforge.models.client import JsonSchema, Message, ModelRequestError, message_problem
 from rowforge.models.config import MockSettings, ModelConfig
 from rowforge.models.schema import example_for
@@ -201,7 +201,7 @@ class MockClient:
                     async with self._slots_for_this_loop():
                         return await self._attempt(messages, json_schema)
             except TimeoutError:
-                raise RetryableError(
+                raise ProviderTimeoutError(
                     f"model {alias!r} (mock): no reply within {self.config.timeout_s:g}s"
                 ) from None
 
@@ -217,12 +217,16 @@ class MockClient:
                 retry_after=retry_after,
             )
         if turn.outcome == "error":
-            raise RetryableError(f"model {alias!r} (mock): HTTP 500 simulated server error")
+            raise RetryableError(
+                f"model {alias!r} (mock): HTTP 500 simulated server error", status=500
+            )
         if turn.outcome == "hang":
             await asyncio.get_running_loop().create_future()  # until the timeout cancels us
         self.model.settle(turn)
         if turn.outcome == "refusal":
-            raise ModelRequestError(f"model {alias!r} (mock): HTTP 400 simulated refusal")
+            raise ModelRequestError(
+                f"model {alias!r} (mock): HTTP 400 simulated refusal", status=400
+            )
         return self.model.reply(messages, json_schema, self.config.max_tokens)
 
     async def aclose(self) -> None:

@@ -217,9 +217,9 @@ class OpenAIClient:
                 status=status,
             )
         if not 200 <= status < 300:
-            error = ModelRequestError(f"{where}: HTTP {status}: {self._detail(payload)}")
-            error.status = status  # type: ignore[attr-defined]
-            raise error
+            raise ModelRequestError(
+                f"{where}: HTTP {status}: {self._detail(payload)}", status=status
+            )
         try:
             document = json.loads(payload)
         except ValueError:

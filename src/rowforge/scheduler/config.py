@@ -19,8 +19,13 @@ OnPartial = Literal["warn", "raise"]
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"RunConfig.{attribute.name} must be positive, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"RunConfig.{attribute.name} must be a positive number, got {value!r}")
+
+
+def _at_least_one(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"RunConfig.{attribute.name} must be an int >= 1, got {value!r}")
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -109,11 +114,11 @@ class RunConfig:
     when the cap rose (see `scheduler.gc_tuning`).
     """
 
-    buffer_size: int = attrs.field(default=1000, validator=_positive)
-    max_in_flight: int = attrs.field(default=256, validator=_positive)
+    buffer_size: int = attrs.field(default=1000, validator=_at_least_one)
+    max_in_flight: int = attrs.field(default=256, validator=_at_least_one)
     max_parallel_requests: Mapping[str, int] = attrs.field(factory=dict, validator=_caps)
-    default_max_parallel_requests: int = attrs.field(default=32, validator=_positive)
-    max_concurrent_row_groups: int = attrs.field(default=2, validator=_positive)
+    default_max_parallel_requests: int = attrs.field(default=32, validator=_at_least_one)
+    max_concurrent_row_groups: int = attrs.field(default=2, validator=_at_least_one)
     retry_budget_s: float = attrs.field(default=120.0, validator=_finite_non_negative)
     retry_backoff_s: float = attrs.field(default=0.5, validator=_finite_non_negative)
     retry_backoff_max_s: float = attrs.field(default=30.0, validator=_finite_non_negative)
@@ -124,7 +129,7 @@ class RunConfig:
     max_retries: int | None = attrs.field(default=None, validator=_optional(_count))
     max_rate_limit_retries: int | None = attrs.field(default=None, validator=_optional(_count))
     task_timeout_s: float | None = attrs.field(default=None, validator=_optional(_positive))
-    early_shutdown_window: int = attrs.field(default=50, validator=_positive)
+    early_shutdown_window: int = attrs.field(default=50, validator=_at_least_one)
     early_shutdown_error_rate: float = attrs.field(default=0.5, validator=_rate)
     disable_early_shutdown: bool = False
     adaptive_concurrency: bool = False
