@@ -20,7 +20,7 @@ from rowforge.models.faults import FaultPlan
 from rowforge.models.mock_server import MockServer
 from rowforge.storage.metadata import read_metadata
 from tests.faults.test_http_faults import (
-    LONG_QUIET_S,
+    QUIET_S,
     SEED,
     assert_accounting,
     assert_every_row_once_with_the_models_answer,
@@ -53,7 +53,7 @@ async def test_mixed_faults_over_a_long_run_lose_no_row(engine: str, tmp_path: P
     server = MockServer(MockSettings(seed=SEED, latency_ms=(1, 20)), faults=MIXED)
     async with server:
         result = await build(server, tmp_path, records=records, engine=engine, **DEFAULTS)
-        await assert_quiet(server, LONG_QUIET_S)
+        await assert_quiet(server, QUIET_S)
     assert result.outcome == "completed"
     assert_every_row_once_with_the_models_answer(tmp_path, records)
 
@@ -62,7 +62,7 @@ async def test_mixed_faults_over_a_long_run_lose_no_row(engine: str, tmp_path: P
 async def test_a_thirty_second_outage_is_ridden_out(tmp_path: Path) -> None:
     async with MockServer(MockSettings(seed=SEED), faults=FaultPlan(outage_s=30.0)) as server:
         result = await build(server, tmp_path, records=500, **DEFAULTS)
-        await assert_quiet(server, LONG_QUIET_S)
+        await assert_quiet(server, QUIET_S)
     assert result.outcome == "completed"
     assert_every_row_once_with_the_models_answer(tmp_path, 500)
 
@@ -71,7 +71,7 @@ async def test_a_thirty_second_outage_is_ridden_out(tmp_path: Path) -> None:
 async def test_ten_percent_hangs_past_a_two_second_timeout_lose_no_row(tmp_path: Path) -> None:
     async with MockServer(MockSettings(seed=SEED), faults=FaultPlan(hang_rate=0.1)) as server:
         result = await build(server, tmp_path, records=1000, model={"timeout_s": 2.0}, **DEFAULTS)
-        await assert_quiet(server, LONG_QUIET_S)
+        await assert_quiet(server, QUIET_S)
     assert result.outcome == "completed"
     assert_every_row_once_with_the_models_answer(tmp_path, 1000)
 
@@ -85,7 +85,7 @@ async def test_only_429_ends_after_the_default_no_success_budget(
     async with MockServer(MockSettings(seed=SEED), faults=FaultPlan(rate_limit_rate=1.0)) as server:
         with pytest.raises(EarlyShutdownError) as caught:
             await build(server, tmp_path, records=200, **DEFAULTS)
-        await assert_quiet(server, LONG_QUIET_S)
+        await assert_quiet(server, QUIET_S)
     message = str(caught.value)
     assert "model 'writer': no successful call for 300s" in message
     assert "rejected with HTTP 429 (rate limited)" in message and "step 'answer'" in message
