@@ -104,12 +104,21 @@ class AsyncEngine(EngineCore):
         if self.mode == "broken":
             self._end_broken()
             assert self.first_error is not None
-            raise self.first_error
+            if self.run.state != "failed":
+                raise self.first_error
+            return  # ended `failed`: the runner raises first_error with the result attached
         self._end()
 
     def _end_broken(self) -> None:
-        """Best effort after an internal error: every task is already awaited (INV-2)."""
+        """Best effort after an internal error: every task is already awaited (INV-2); workers
+        still queued or backing off never started and are settled `cancelled` here."""
         try:
+            for worker in self.admission.discard_queued():
+                self._settle_unstarted(worker)
+            for worker, timer in list(self._timers.items()):
+                timer.cancel()
+                del self._timers[worker]
+                self._settle_unstarted(worker)
             if self.run.state == "running":
                 self.machines.run.fire(self.run, "drain", {"reason": "internal_error"})
             for group in list(self.groups.values()):
@@ -210,7 +219,9 @@ class AsyncEngine(EngineCore):
         delay: float | None = None
         exhausted: str | None = None
         spent = self._spent.pop(worker, 0.0)
-        if task.cancelled():
+        if task.cancelled() or task.cancelling():
+            # The engine cancelled it: that decision stands even if the step swallowed the
+            # CancelledError and returned (or raised); its value or error is discarded.
             worker.outcome, value = "cancelled", None
         else:
             value = task.result()
