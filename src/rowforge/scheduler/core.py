@@ -40,6 +40,25 @@ def step_failure_reason(step: Step, error: BaseException) -> str:
     return f"step {step.name!r} failed: {describe_error(error)}"
 
 
+def _accounting(group: RowGroup) -> dict[str, Any]:
+    """What a row group's terminal event carries so that `rowforge check` can verify INV-2 and
+    INV-4 from the event log alone, tracing off: workers created and drained (counted at those
+    two moments, not read from the live set the guards use), and per column the cells that
+    ended generated, skipped and failed."""
+    cells = {
+        name: [sum(1 for cell in column if cell.state == state) for state in _CELL_OUTCOMES]
+        for name, column in group.cells.items()
+    }
+    return {
+        "workers_started": group.workers_started,
+        "workers_drained": group.workers_drained,
+        "cells": cells,
+    }
+
+
+_CELL_OUTCOMES = ("generated", "skipped", "failed")
+
+
 @attrs.frozen
 class Checkpoint:
     """What a checkpoint produced: where the rows went, how many, and their Arrow schema."""
@@ -119,8 +138,7 @@ class EngineCore:
     def _close_with(self, group: RowGroup, trigger: str, reason: str) -> None:
         """Settle any unfinished cells, take a terminal transition, forget the row group."""
         group.drop_all(reason)
-        details = {"reason": reason, "live_workers": len(group.live_workers)}
-        self.machines.row_groups.fire(group, trigger, details)
+        self.machines.row_groups.fire(group, trigger, {"reason": reason, **_accounting(group)})
         self._close(group)
 
     def _close(self, group: RowGroup) -> None:
@@ -139,7 +157,7 @@ class EngineCore:
         if checkpoint.path:
             self.file_paths.append(checkpoint.path)
         self.schema = self.schema or checkpoint.schema
-        details = {"rows": checkpoint.rows, "path": checkpoint.path, "live_workers": 0}
+        details = {"rows": checkpoint.rows, "path": checkpoint.path, **_accounting(group)}
         self.machines.row_groups.fire(group, "write", details)
         self._close(group)
 
@@ -184,6 +202,7 @@ class EngineCore:
         self._next_worker += 1
         worker = Worker(self._next_worker, step, group, row, attempt, now)
         group.live_workers.add(worker)
+        group.workers_started += 1
         self.run.live_workers += 1
         return worker
 
@@ -191,6 +210,7 @@ class EngineCore:
         """Leases are released; the worker reaches `drained` and stops being live."""
         self.machines.workers.fire(worker, "release")
         worker.row_group.live_workers.discard(worker)
+        worker.row_group.workers_drained += 1
         self.run.live_workers -= 1
         if self.config.trace:
             self.traces.append(TaskTrace.of(worker))

@@ -61,6 +61,8 @@ class RowGroup:
         self.drop_reasons: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()  # this row group's skipped cells, per column
         self.live_workers: set[Worker] = set()
+        self.workers_started = 0  # counted at creation and at drain, apart from `live_workers`:
+        self.workers_drained = 0  # the event log carries them so `check` has its own evidence
         self.rows_written = 0
         self.fatal: BaseException | None = None
         self.cell_delta = 0  # cells added (or removed) by an allow_resize step, sync engine only

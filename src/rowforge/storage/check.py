@@ -1,13 +1,14 @@
 """`rowforge check DIR`: verify an output directory against the specs and the output contract.
 
 Checks, in order, and reports the first violation:
-1. every `events*.jsonl` replays through the specs (INV-1);
-2. every row group that reached a terminal state had no live worker then (INV-2), as recorded
-   in the transition's details;
-3. metadata.json matches the files (INV-7): every listed file exists, is readable and holds the
+1. the event logs: every `events*.jsonl` replays through the specs (INV-1); every row group
+   ended with all its workers drained (INV-2) and cell outcomes that add up (INV-4); the last run
+   finished in a terminal state and agrees with metadata.json, outcome included (INV-6). See
+   `storage.trace_check`;
+2. metadata.json matches the files (INV-7): every listed file exists, is readable and holds the
    listed number of records; no unlisted `batch_*.parquet` file exists; the totals add up
    (`actual = target + resized - dropped`, none negative);
-4. the record indexes in the files are exactly those metadata claims: each file's lie in its row
+3. the record indexes in the files are exactly those metadata claims: each file's lie in its row
    group's range, and each record index appears once in the whole dataset.
 """
 
@@ -18,10 +19,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from rowforge.errors import ReplayError, RowforgeError
-from rowforge.statemachine import SPECS, read_jsonl, replay
+from rowforge.errors import RowforgeError
 from rowforge.storage.metadata import RowGroupRecord, read_metadata
 from rowforge.storage.sinks import PARQUET_DIR
+from rowforge.storage.trace_check import event_violation
 
 
 def first_violation(output_dir: Path) -> str | None:
@@ -31,25 +32,10 @@ def first_violation(output_dir: Path) -> str | None:
         metadata = read_metadata(output)
     except RowforgeError as error:
         return str(error)
-    logs = sorted(output.glob("events*.jsonl"))
+    logs = sorted(output.glob("events*.jsonl"))  # events-0001.jsonl ... events.jsonl (newest)
     if not logs:
         return f"{output}: no events.jsonl"
-    terminal = SPECS["row_group"].terminal
-    for log in logs:
-        events = read_jsonl(log)
-        try:
-            replay(events, SPECS)
-        except ReplayError as error:
-            return f"{log.name}: {error}"
-        for event in events:
-            if event.machine == "row_group" and event.dest in terminal:
-                live = event.details.get("live_workers", 0)
-                if live:
-                    return (
-                        f"{log.name}: row group {event.ident} ended {event.dest} "
-                        f"with {live} live workers"
-                    )
-    return _files_match(output, metadata)
+    return event_violation(logs, metadata) or _files_match(output, metadata)
 
 
 def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
