@@ -39,6 +39,7 @@ from rowforge.config.columns import CategorySampler, ExpressionColumn, LLMTextCo
 from rowforge.config.dataset import DatasetConfig
 from rowforge.models import ModelConfig
 from rowforge.scheduler import RunConfig
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
 LLM_COLUMNS = 2
 
@@ -184,7 +185,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 records, one run each")
     parser.add_argument(
         "--gc-young-threshold",
-        default=str(RunConfig().gc_young_threshold),
+        default=str(RECOMMENDED_YOUNG_THRESHOLD),
         help="RunConfig.gc_young_threshold for every run; 'none' leaves CPython's default",
     )
     args = parser.parse_args()

@@ -40,6 +40,7 @@ import attrs
 
 from _common import emit_json, print_table
 from rowforge.scheduler import RunConfig, Step, run_steps
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
 MODEL_A, MODEL_B = "model-a", "model-b"
 CAP = 64
@@ -116,6 +117,7 @@ def measure(shape: str, rows: int, row_groups: int) -> dict[str, Any]:
         max_parallel_requests={MODEL_A: CAP, MODEL_B: CAP},
         max_concurrent_row_groups=row_groups,
         engine="async",
+        gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,
     )
     start = time.perf_counter()
     result = run_steps(steps, rows, config=config)

@@ -32,6 +32,7 @@ from typing import Any
 
 from _common import DiscardSink, chain_steps, current_rss_kib, emit_json, peak_rss_kib, print_table
 from rowforge.scheduler import RunConfig, run_steps
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
 BUFFER_SIZE = 1000
 FLAT_TOLERANCE = 0.20
@@ -40,7 +41,11 @@ CHILD_TIMEOUT_S = 600
 
 def child(rows: int) -> None:
     """Run the workload once in this process and print one JSON line of measurements."""
-    config = RunConfig(buffer_size=BUFFER_SIZE, engine="async")
+    config = RunConfig(
+        buffer_size=BUFFER_SIZE,
+        engine="async",
+        gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,
+    )
     steps = chain_steps()
     sink = DiscardSink()
     gc.collect()

@@ -31,6 +31,7 @@ from typing import Any
 
 from _common import chain_steps, emit_json, print_table
 from rowforge.scheduler import RunConfig, Step, run_steps
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
 GOAL_TASKS_PER_S = 30_000
 BUFFER_SIZE = 1000
@@ -63,7 +64,11 @@ VARIANTS: dict[str, Callable[[], list[Step]]] = {"sync-def": chain_steps, "async
 
 def run_once(make_steps: Callable[[], list[Step]], rows: int) -> tuple[float, float, int]:
     """One run; returns (wall seconds, process CPU seconds, peak in flight). Checks the result."""
-    config = RunConfig(buffer_size=BUFFER_SIZE, engine="async")
+    config = RunConfig(
+        buffer_size=BUFFER_SIZE,
+        engine="async",
+        gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,
+    )
     steps = make_steps()
     gc.collect()
     wall0, cpu0 = time.perf_counter(), time.process_time()

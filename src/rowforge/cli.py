@@ -7,6 +7,7 @@ no traceback unless `--debug` is given.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -60,6 +61,14 @@ def _load_valid(path: Path) -> Any:
     return dataset
 
 
+def _gc_tuned() -> contextlib.AbstractContextManager[None]:
+    """The CLI owns its process, so it raises the GC's young threshold for its runs (the library
+    leaves it alone by default; see `rowforge.scheduler.gc_tuning`)."""
+    from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD, young_threshold_at_least
+
+    return young_threshold_at_least(RECOMMENDED_YOUNG_THRESHOLD)
+
+
 def _logging(debug: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -106,7 +115,7 @@ def run(
     from rowforge.api import build
 
     _logging(debug)
-    with _errors("run", debug):
+    with _errors("run", debug), _gc_tuned():
         dataset = _load_valid(config)
         settings = _run_config(
             buffer_size=buffer_size,
@@ -161,7 +170,7 @@ def preview(
     from rowforge.config.dataset import load_config
 
     _logging(debug)
-    with _errors("preview", debug):
+    with _errors("preview", debug), _gc_tuned():
         result = run_preview(load_config(config), num_records)
     table = Table(show_lines=True)
     table.add_column("#")
@@ -202,7 +211,7 @@ def resume_command(
     from rowforge.api import resume
 
     _logging(debug)
-    with _errors("resume", debug):
+    with _errors("resume", debug), _gc_tuned():
         result = resume(output_dir, allow_config_change=allow_config_change)
     typer.echo(f"{result.outcome}: {result.num_records} records in {output_dir}")
 

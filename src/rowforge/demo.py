@@ -15,6 +15,7 @@ from pathlib import Path
 from rowforge.api import build
 from rowforge.config.dataset import load_config
 from rowforge.scheduler import RunConfig
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_dialogues.yaml"
 
@@ -43,7 +44,11 @@ def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int
         config,
         num_records,
         output,
-        RunConfig(buffer_size=100, max_concurrent_row_groups=4),
+        RunConfig(
+            buffer_size=100,
+            max_concurrent_row_groups=4,
+            gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,  # a program owns its process
+        ),
         on_progress=progress,
         overwrite=True,  # the demo's own directory: a second `make demo` replaces the first
     )

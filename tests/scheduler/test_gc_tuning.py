@@ -1,8 +1,9 @@
 """The GC young threshold is raised while runs are active and restored after, without clobbering.
 
 Why it matters: the threshold is process-wide and rowforge is embedded in other applications.
-A run must leave the interpreter as it found it, whether it completes, fails or is cancelled, and
-must not override a value the application chose itself.
+The library leaves it alone unless asked; rowforge's own programs (the CLI, the demo) ask. A run
+must leave the interpreter as it found it, whether it completes, fails or is cancelled, and must
+not override a value the application chose itself.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import asyncio
 import gc
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
+import attrs
 import pytest
 
 from rowforge.errors import ConfigError, DatasetGenerationError
 from rowforge.scheduler import RunConfig, Step, run_steps, run_steps_async
-from rowforge.scheduler.gc_tuning import young_threshold_at_least
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD, young_threshold_at_least
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +41,49 @@ def threshold_seen_by_a_step(config: RunConfig) -> tuple[int, int, int]:
     return seen[0]
 
 
-def test_a_run_raises_the_young_threshold_and_restores_it() -> None:
-    assert threshold_seen_by_a_step(RunConfig()) == (10_000, 10, 10)
+TUNED = RunConfig(gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD)
+
+
+def test_a_run_raises_the_young_threshold_when_asked_and_restores_it() -> None:
+    assert threshold_seen_by_a_step(TUNED) == (10_000, 10, 10)
     assert gc.get_threshold() == (700, 10, 10)
     assert threshold_seen_by_a_step(RunConfig(gc_young_threshold=2_500)) == (2_500, 10, 10)
     assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_none_leaves_the_gc_alone_and_a_higher_setting_is_never_lowered() -> None:
-    assert threshold_seen_by_a_step(RunConfig(gc_young_threshold=None)) == (700, 10, 10)
+def test_the_library_leaves_the_gc_alone_by_default_and_never_lowers_a_higher_setting() -> None:
+    assert RunConfig().gc_young_threshold is None
+    assert threshold_seen_by_a_step(RunConfig()) == (700, 10, 10)
     gc.set_threshold(50_000, 5, 5)
-    assert threshold_seen_by_a_step(RunConfig()) == (50_000, 5, 5)
+    assert threshold_seen_by_a_step(TUNED) == (50_000, 5, 5)
     gc.set_threshold(0, 10, 10)  # automatic collection switched off by the application
-    assert threshold_seen_by_a_step(RunConfig()) == (0, 10, 10)
+    assert threshold_seen_by_a_step(TUNED) == (0, 10, 10)
     assert gc.get_threshold() == (0, 10, 10)
+
+
+def test_the_cli_raises_the_threshold_for_its_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rowforge.cli import app
+
+    seen: list[int] = []
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "columns:\n  - {type: integer, name: size, low: 1, high: 9}\n", encoding="utf-8"
+    )
+    original = gc.get_threshold
+
+    def record(*args: object) -> tuple[int, int, int]:
+        value = original()
+        seen.append(value[0])
+        return value
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gc, "get_threshold", record)
+        result = CliRunner().invoke(app, ["run", str(config), "-n", "3", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert gc.get_threshold() == (700, 10, 10)
+    assert seen and seen[-1] == RECOMMENDED_YOUNG_THRESHOLD, "read while the run was active"
 
 
 def test_the_threshold_is_restored_after_a_failed_and_after_a_cancelled_run() -> None:
@@ -60,7 +92,9 @@ def test_the_threshold_is_restored_after_a_failed_and_after_a_cancelled_run() ->
 
     with pytest.raises(DatasetGenerationError):
         run_steps(
-            [Step("explode", explode)], 5, config=RunConfig(max_retries=0, early_shutdown_window=1)
+            [Step("explode", explode)],
+            5,
+            config=attrs.evolve(TUNED, max_retries=0, early_shutdown_window=1),
         )
     assert gc.get_threshold() == (700, 10, 10)
 
@@ -72,7 +106,7 @@ def test_the_threshold_is_restored_after_a_failed_and_after_a_cancelled_run() ->
             await asyncio.sleep(3600)
             return 1
 
-        run = asyncio.create_task(run_steps_async([Step("hang", hang)], 2))
+        run = asyncio.create_task(run_steps_async([Step("hang", hang)], 2, config=TUNED))
         await started.wait()
         assert gc.get_threshold()[0] == 10_000
         run.cancel()
@@ -113,7 +147,7 @@ def test_runs_in_threads_restore_the_original_threshold() -> None:
             barrier.wait(timeout=10)  # all four runs are active at once
             return 1
 
-        run_steps([Step("wait", wait_for_all)], 1, config=RunConfig())
+        run_steps([Step("wait", wait_for_all)], 1, config=TUNED)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:

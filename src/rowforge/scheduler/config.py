@@ -109,9 +109,11 @@ class RunConfig:
     `early_shutdown_error_rate`. With `adaptive_concurrency`, each resource's limit backs off on
     rate limits and recovers on success, never above its cap (see `scheduler.adaptive`).
     `gc_young_threshold` raises the garbage collector's young threshold to at least this value
-    while the run is active (restored afterwards; None leaves the GC alone): with CPython's
-    default of 700, bursts of in-flight requests trigger collections that made throughput fall
-    when the cap rose (see `scheduler.gc_tuning`).
+    while the run is active (restored afterwards). The default, None, leaves the GC alone: the
+    threshold is process-wide, so the embedding application decides. rowforge's CLI, demo and
+    benchmarks set 10,000 (`gc_tuning.RECOMMENDED_YOUNG_THRESHOLD`): with CPython's default of
+    700, bursts of in-flight requests trigger collections that made throughput fall when the cap
+    rose (see `scheduler.gc_tuning`).
     """
 
     buffer_size: int = attrs.field(default=1000, validator=_at_least_one)
@@ -138,7 +140,7 @@ class RunConfig:
     engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))
     trace: bool = False
     seed: int = 0
-    gc_young_threshold: int | None = attrs.field(default=10_000, validator=_optional(_positive_int))
+    gc_young_threshold: int | None = attrs.field(default=None, validator=_optional(_positive_int))
 
     def cap_for(self, resource: str | None) -> int | None:
         """The per-resource cap for `resource`, or None for steps that use no resource."""

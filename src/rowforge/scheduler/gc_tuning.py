@@ -11,7 +11,10 @@ garbage collection per request; at cap 128 it made about 700 (plus full collecti
 45-50 us per request, which made throughput fall when the cap rose. With a threshold of 7,000 both
 caps made 3-4 collections and ran at the same speed.
 
-The threshold is process-wide, so this module is careful with it:
+The threshold is process-wide, so it is a policy of the program, not of the library: a run
+changes it only when `RunConfig.gc_young_threshold` is set (the CLI, the demo and the benchmarks
+set `RECOMMENDED_YOUNG_THRESHOLD`; an embedding application decides for itself). This module is
+careful with it:
 - it only raises `threshold0`, never lowers it, and leaves 0 (automatic collection off) alone;
 - concurrent runs (threads or tasks) share one registry: the applied value is the largest active
   request, and the interpreter's value is restored when the last run ends;
@@ -27,6 +30,11 @@ import threading
 from collections.abc import Iterator
 
 Thresholds = tuple[int, int, int]
+
+#: What rowforge's own programs (the CLI, the demo, the benchmarks) set. The library leaves the
+#: GC alone unless asked (`RunConfig.gc_young_threshold`): the threshold is process-wide, and an
+#: embedding application owns its process.
+RECOMMENDED_YOUNG_THRESHOLD = 10_000
 
 _lock = threading.Lock()
 _requests: list[int] = []
