@@ -46,3 +46,17 @@ clean:
 .PHONY: soak
 soak: install
 	ROWFORGE_SOAK=1 $(PY) -m pytest -q tests/faults/test_soak.py
+
+# Mutation testing (hours on 2 cores; not in `make test` or CI): mutmut over storage, statemachine
+# and the scheduler's admission/retry/shutdown, each package with its own tests and 2 workers, then
+# the spec mutants (specs/*.yaml). Results stay in mutants/ (git-ignored). See docs/mutants.md.
+# `make mutants MUTANTS_PACKAGES=storage SPEC_MUTANTS=` runs one package and no spec mutants;
+# MUTANTS_ARGS='--rev HEAD' tests the last commit instead of the working tree.
+MUTANTS_PACKAGES ?= storage statemachine scheduler
+MUTANTS_ARGS ?=
+SPEC_MUTANTS ?= yes
+
+.PHONY: mutants
+mutants: install
+	$(PY) -m tests.mutants_killed.run_mutmut $(MUTANTS_PACKAGES) --max-children 2 $(MUTANTS_ARGS)
+	@if [ -n "$(SPEC_MUTANTS)" ]; then $(PY) -m tests.mutants_killed.spec_mutants $(MUTANTS_ARGS); fi
