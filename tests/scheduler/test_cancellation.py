@@ -412,6 +412,39 @@ def test_ctrl_c_during_a_build_whose_calls_swallow_the_cancellation(tmp_path: Pa
     assert late == [], "a worker the engine cancelled ends cancelled, not succeeded"
 
 
+def test_the_sync_engine_still_cancels_when_a_step_swallows_the_cancellation() -> None:
+    """The sync engine awaits steps in the run's own task: a step that swallows the
+    CancelledError must not swallow the run's cancellation with it."""
+    probe = Probe()
+
+    async def scenario() -> None:
+        steps = hanging_steps(probe, hang_then_swallow)
+        config = RunConfig(engine="sync", buffer_size=10, **FAST)
+        task = asyncio.create_task(run_steps_async(steps, 30, config=config))
+        while not probe.starts:
+            await asyncio.sleep(0.001)
+        cancelled_at = time.monotonic()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if not done:  # unblock it call by call, so that the test fails instead of hanging
+            while not task.done():
+                task.cancel()
+                await asyncio.sleep(0.01)
+            outcome = "cancelled" if task.cancelled() else task.result().outcome
+            pytest.fail(
+                f"the run ignored its cancellation: it went on calling steps ({len(probe.starts)} "
+                f"calls) and ended {outcome!r}"
+            )
+        assert task.cancelled(), "the run ends cancelled"
+        returned = time.monotonic()
+        assert returned - cancelled_at < 2, "the run ends promptly"
+        assert probe.swallowed == [0]
+        assert [key for key, _ in probe.starts] == [0], "no step call after the cancellation"
+        await assert_quiet_after(probe, returned)
+
+    asyncio.run(scenario())
+
+
 # -- 3. an internal dispatcher error ----------------------------------------------------------
 
 
