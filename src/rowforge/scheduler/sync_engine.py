@@ -198,6 +198,9 @@ class SyncEngine(EngineCore):
         else:
             worker.rows = rows
             argument = group.batch_input(step.name, rows)
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        failure: BaseException | None = None
         try:
             if self.config.task_timeout_s is None:
                 value = await call_step(step, argument)
@@ -209,8 +212,13 @@ class SyncEngine(EngineCore):
             raise
         except Exception as error:
             worker.error = error
-            return None, error
-        return value, None
+            value, failure = None, error
+        if task is not None and task.cancelling() > cancels:
+            # The run was cancelled and the step swallowed the CancelledError (the step runs in
+            # the run's own task): the cancellation stands, the value or error is discarded.
+            self._finish_worker(worker, "cancel")
+            raise asyncio.CancelledError
+        return value, failure
 
     def _finish_worker(self, worker: Worker, trigger: str) -> None:
         if not worker.finished:
