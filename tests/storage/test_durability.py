@@ -38,6 +38,7 @@ from rowforge.build import build_steps
 from rowforge.errors import DatasetGenerationError
 from rowforge.scheduler import RunConfig, Step
 from rowforge.scheduler.core import EngineCore
+from rowforge.storage import durable as durable_module
 from rowforge.storage import metadata as metadata_module
 from rowforge.storage import sinks as sinks_module
 from rowforge.storage.check import first_violation
@@ -171,6 +172,7 @@ def io_log(monkeypatch: pytest.MonkeyPatch) -> IOLog:
     log = IOLog()
     monkeypatch.setattr(sinks_module, "os", RecordingOS(log, "sink"))
     monkeypatch.setattr(metadata_module, "os", RecordingOS(log, "metadata"))
+    monkeypatch.setattr(durable_module, "os", RecordingOS(log, "durable"))
     real_written = EngineCore._written
 
     def reported(self: EngineCore, group: Any, checkpoint: Any) -> None:
@@ -240,7 +242,7 @@ def test_each_batch_file_is_fsynced_under_a_temp_name_renamed_then_its_directory
         )
         dir_syncs = [
             i
-            for i, c in io_log.of("fsync", "sink")
+            for i, c in io_log.of("fsync", "durable")
             if c.is_dir
             and c.path == str(directory)
             and at_replace < i < next_write
@@ -260,8 +262,8 @@ def test_each_batch_file_is_fsynced_under_a_temp_name_renamed_then_its_directory
         )
         assert at_report < listed
     # the directory descriptors opened for those fsyncs are closed again
-    opened = {c.fd for _, c in io_log.of("open", "sink")}
-    closed = {c.fd for _, c in io_log.of("close", "sink")}
+    opened = {c.fd for _, c in io_log.of("open", "durable")}
+    closed = {c.fd for _, c in io_log.of("close", "durable")}
     assert opened and opened <= closed
     assert first_violation(output) is None
 
@@ -289,6 +291,15 @@ def test_every_metadata_write_is_a_fsynced_temp_file_renamed_over_metadata_json(
         assert syncs, f"{final.name} write #{at_replace}: temp file not fsynced before replace"
         assert syncs[-1][1].path == str(temp)
         assert syncs[-1][1].size == replace.size, "fsync ran before the whole document was written"
+        later = [
+            i
+            for i, c in io_log.of("fsync", "durable")
+            if c.is_dir
+            and c.path == str(final.parent)
+            and i > at_replace
+            and c.thread == replace.thread
+        ]
+        assert later, f"{final.name} write #{at_replace}: its directory not fsynced after replace"
     last = writes[-1][1]
     assert Path(last.dest) == (output / "metadata.json").resolve()
     assert last.document == read_metadata(output), "the last document installed is on disk"

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from rowforge.errors import RowforgeError
+from rowforge.storage.durable import fsync_directory
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -141,6 +142,8 @@ def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    fsync_directory(path.parent)
+
 
 
 def read_metadata(output_dir: Path) -> dict[str, Any]:

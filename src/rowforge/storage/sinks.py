@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from rowforge.storage.arrow_types import RunSchema
+from rowforge.storage.durable import fsync_directory
 
 PARQUET_DIR = "parquet-files"
 
@@ -85,13 +86,9 @@ class ParquetSink:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_directory(self.directory)
+        try:
+            fsync_directory(self.directory)
+        except BaseException:  # the rename may not be durable: the row group is not written
+            final.unlink(missing_ok=True)
+            raise
         return relative_path(row_group)
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
