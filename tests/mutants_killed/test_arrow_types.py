@@ -126,3 +126,17 @@ def test_an_index_that_is_not_an_integer_is_named_when_it_does_not_fit() -> None
     frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["p", "q"], name="id"))
     with pytest.raises(ValueError, match="column 'id' does not fit"):
         RunSchema({"a": pa.int64()}).table(0, frame)
+
+
+def test_on_resume_the_files_types_hold_for_their_columns_but_not_for_the_record_index() -> None:
+    frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index([0, 1], name="record_index"))
+    existing = pa.Table.from_pandas(frame, preserve_index=True).schema
+    resumed = RunSchema(existing=existing)
+    assert resumed.describe() == {"a": "int64"}
+    later = pd.DataFrame({"a": [None, None]}, index=pd.Index([2, 3], name="record_index"))
+    assert resumed.table(1, later).schema.field("a").type == pa.int64()
+
+
+def test_on_resume_files_without_pandas_metadata_lock_every_column() -> None:
+    resumed = RunSchema(existing=pa.schema([pa.field("a", pa.int64())]))
+    assert resumed.describe() == {"a": "int64"}

@@ -109,3 +109,40 @@ def test_a_row_group_written_twice_to_memory_is_refused_naming_it() -> None:
     sink.write(7, pd.DataFrame({"a": [1]}, index=[0]))
     with pytest.raises(RuntimeError, match="row group 7 written twice"):
         sink.write(7, pd.DataFrame({"a": [1]}, index=[0]))
+
+
+def test_a_file_in_the_way_is_refused_naming_it(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    output.write_text("x")
+    assert refusal(output) == f"output directory {str(output)!r} is a file, not a directory"
+
+
+def test_overwrite_refuses_a_directory_rowforge_did_not_write(tmp_path: Path) -> None:
+    output = holding(tmp_path / "out", "notes.txt")
+    with pytest.raises(ConfigError) as error:
+        claim_output_dir(output, overwrite=True)
+    assert str(error.value) == (
+        f"output directory {str(output)!r} is not empty and is not a rowforge output "
+        "(it holds 'notes.txt'); --overwrite only replaces an earlier rowforge output. "
+        "Choose another directory or empty this one"
+    )
+    assert (output / "notes.txt").exists()
+
+
+def test_a_new_output_is_created_with_its_missing_parents(tmp_path: Path) -> None:
+    output = tmp_path / "a" / "b" / "out"
+    claim_output_dir(output, prepare=write_first_files)
+    assert sorted(p.name for p in output.iterdir()) == ["config.yaml", METADATA_FILE, "recipe.json"]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["out"]
+
+
+def test_when_preparing_fails_the_error_is_raised_and_nothing_is_left_behind(
+    tmp_path: Path,
+) -> None:
+    def fail(directory: Path) -> None:
+        (directory / "config.yaml").write_text("x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        claim_output_dir(tmp_path / "out", prepare=fail)
+    assert list(tmp_path.iterdir()) == []
