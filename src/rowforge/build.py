@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,17 +37,15 @@ from rowforge.scheduler.plan import Plan
 from rowforge.statemachine import EventLog
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
-    METADATA_FILE,
     RowGroupRecord,
     RunIdentity,
     read_metadata,
-    render_metadata,
-    write_json_atomic,
 )
 from rowforge.storage.output_dir import claim_output_dir
-from rowforge.storage.sinks import PARQUET_DIR, MemorySink, ParquetSink, relative_path
+from rowforge.storage.recorder import MetadataRecorder, now
+from rowforge.storage.resume_state import EVENTS_FILE, archive_events, written_row_groups
+from rowforge.storage.sinks import MemorySink, ParquetSink, relative_path
 
-EVENTS_FILE = "events.jsonl"
 TRACES_FILE = "traces.jsonl"
 
 
@@ -79,53 +76,6 @@ def config_hash(plan: Plan, processors: Sequence[Processor], config: RunConfig) 
 
 def _qualified_name(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-class _Recorder:
-    """Keeps metadata.json current: at the start, after each checkpoint, at the end. The
-    `schema` it records is the one every file is written with."""
-
-    def __init__(
-        self,
-        output_dir: Path,
-        identity: RunIdentity,
-        engine: str,
-        kept: Sequence[RowGroupRecord],
-        schema: RunSchema,
-    ) -> None:
-        self.path = output_dir / METADATA_FILE
-        self.identity = identity
-        self.engine = engine
-        self.kept = list(kept)
-        self.schema = schema
-        self.summaries: list[RowGroupSummary] = []
-
-    def write(
-        self,
-        summaries: Sequence[RowGroupSummary],
-        outcome: str,
-        *,
-        early_shutdown: bool = False,
-        first_error: str | None = None,
-        finished: bool = False,
-    ) -> None:
-        self.summaries = list(summaries)
-        records = self.kept + [row_group_record(summary) for summary in summaries]
-        document = render_metadata(
-            self.identity,
-            engine=self.engine,
-            outcome=outcome,
-            row_groups=records,
-            schema=self.schema.describe(),
-            early_shutdown=early_shutdown,
-            first_error=first_error,
-            finished_at=_now() if finished else None,
-        )
-        write_json_atomic(self.path, document)
 
 
 def row_group_record(summary: RowGroupSummary) -> RowGroupRecord:
@@ -178,7 +128,9 @@ def build_steps(
             save_recipe(directory, steps, processors, config)
         if on_claimed is not None:
             on_claimed(directory)
-        _Recorder(directory, identity, _engine_name(plan, config), (), schema).write([], "running")
+        MetadataRecorder(directory, identity, _engine_name(plan, config), (), schema).write(
+            [], "running"
+        )
 
     claim_output_dir(output, overwrite=overwrite, prepare=prepare)
     return _run_into(
@@ -249,10 +201,11 @@ def resume(
             "two datasets. Pass allow_config_change=True to resume anyway."
         )
     identity = attrs.evolve(identity, started_at=str(metadata["started_at"]))
-    kept = _written_row_groups(output, metadata, plan)
+    layouts = [plan.row_group(index) for index in range(plan.num_row_groups)]
+    kept = written_row_groups(output, metadata, [(g.start, g.size) for g in layouts])
     written = {record.index for record in kept}
     missing = [i for i in range(plan.num_row_groups) if i not in written]
-    _archive_events(output)
+    archive_events(output)
     existing = pq.read_schema(output / kept[0].file) if kept and kept[0].file else None
     return _run_into(
         output,
@@ -282,7 +235,7 @@ def run_identity(
         buffer_size=plan.buffer_size,
         total_num_batches=plan.num_row_groups,
         columns=plan.columns,
-        started_at=_now(),
+        started_at=now(),
     )
 
 
@@ -299,13 +252,13 @@ def _run_into(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    recorder = _Recorder(output, identity, _engine_name(plan, config), kept, schema)
+    recorder = MetadataRecorder(output, identity, _engine_name(plan, config), kept, schema)
     recorder.write([], "running")
     with _event_stream(output) as stream:
         events = EventLog(stream)
 
         def checkpointed(summaries: Sequence[RowGroupSummary], _: dict[str, str]) -> None:
-            recorder.write(summaries, "running")
+            recorder.write([row_group_record(s) for s in summaries], "running")
             if on_progress is not None:
                 done = sum(s.planned_records for s in summaries) + sum(
                     r.records_written + r.records_dropped for r in kept
@@ -332,7 +285,7 @@ def _run_into(
         except BaseException as error:  # keep what was written; say how the run ended
             interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
             recorder.write(
-                recorder.summaries,
+                recorder.records,
                 "cancelled" if interrupted else "failed",
                 first_error=None if interrupted else describe_error(error),
                 finished=True,
@@ -347,14 +300,14 @@ def _engine_name(plan: Plan, config: RunConfig) -> str:
 
 
 def _finish(
-    output: Path, recorder: _Recorder, result: RunResult, kept: Sequence[RowGroupRecord]
+    output: Path, recorder: MetadataRecorder, result: RunResult, kept: Sequence[RowGroupRecord]
 ) -> None:
     written = result.actual_records + sum(record.records_written for record in kept)
     outcome = result.outcome
     if kept and outcome in ("completed", "partial"):
         outcome = "completed" if written == recorder.identity.target_num_records else "partial"
     recorder.write(
-        result.row_groups,
+        [row_group_record(summary) for summary in result.row_groups],
         outcome,
         early_shutdown=result.early_shutdown,
         first_error=result.first_error,
@@ -370,56 +323,3 @@ def _finish(
 def _event_stream(output: Path) -> Iterator[TextIO]:
     with (output / EVENTS_FILE).open("w", encoding="utf-8", buffering=1) as stream:
         yield stream
-
-
-def _archive_events(output: Path) -> None:
-    """Keep the interrupted run's event log as events-NNNN.jsonl; each log replays alone."""
-    current = output / EVENTS_FILE
-    if not current.exists():
-        return
-    number = 1
-    while (output / f"events-{number:04d}.jsonl").exists():
-        number += 1
-    current.rename(output / f"events-{number:04d}.jsonl")
-
-
-def _written_row_groups(output: Path, metadata: dict[str, Any], plan: Plan) -> list[RowGroupRecord]:
-    """Row groups whose file is on disk and readable; leftovers of a crash are removed."""
-    directory = output / PARQUET_DIR
-    for leftover in directory.glob(".*.tmp"):
-        leftover.unlink()
-    recorded = {
-        int(raw["index"]): RowGroupRecord.from_json(raw) for raw in metadata.get("row_groups", [])
-    }
-    kept: list[RowGroupRecord] = []
-    for index in range(plan.num_row_groups):
-        path = output / relative_path(index)
-        if not path.exists():
-            continue
-        try:
-            rows = pq.read_metadata(path).num_rows
-        except Exception as error:
-            raise RowforgeError(f"{path}: unreadable Parquet file: {error}") from error
-        layout = plan.row_group(index)
-        known = recorded.get(index)
-        if known is not None and known.file and known.records_written == rows:
-            kept.append(known)
-        else:  # written, but the crash came before metadata caught up
-            dropped = max(layout.size - rows, 0)
-            reasons = (
-                {"unknown (recovered from the file after a crash)": dropped} if dropped else {}
-            )
-            kept.append(
-                RowGroupRecord(
-                    index,
-                    "drained",
-                    rows,
-                    dropped,
-                    reasons,
-                    {},
-                    relative_path(index),
-                    first_record=layout.start,
-                    records_resized=rows + dropped - layout.size,
-                )
-            )
-    return kept

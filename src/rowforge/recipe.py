@@ -8,7 +8,6 @@ without passing `steps=` explicitly raises a `ConfigError` naming the step.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,36 +16,12 @@ from typing import Any
 import attrs
 
 from rowforge.errors import ConfigError
+from rowforge.importing import reference, resolve
 from rowforge.processors import FunctionProcessor, Processor
 from rowforge.scheduler import RunConfig, Step
 from rowforge.storage.metadata import write_json_atomic
 
 RECIPE_FILE = "recipe.json"
-
-
-def reference(obj: Any) -> str | None:
-    """`module:qualname` when `obj` can be imported back by that name, else None."""
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if not module or not qualname or module == "__main__" or "<" in qualname:
-        return None
-    try:
-        found = resolve(f"{module}:{qualname}")
-    except ConfigError:
-        return None
-    return f"{module}:{qualname}" if found is obj else None
-
-
-def resolve(ref: str) -> Any:
-    """Import `module:qualified.name`."""
-    module_name, _, qualname = ref.partition(":")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"cannot import {ref!r}: {error}") from error
-    return found
 
 
 def save_recipe(

@@ -83,7 +83,7 @@ class ScriptedClient:
 
 @pytest.fixture
 def drifting(monkeypatch: pytest.MonkeyPatch) -> DatasetConfig:
-    monkeypatch.setattr("rowforge.config.compile.create_client", ScriptedClient)
+    monkeypatch.setattr("rowforge.models.registry.create_client", ScriptedClient)
     return DatasetConfig(
         columns=[
             SeedDatasetColumns(

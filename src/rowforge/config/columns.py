@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from rowforge.errors import ConfigError
+from rowforge.importing import reference
 from rowforge.models.config import FieldError, describe
 from rowforge.templates import referenced_columns, template_problem
 
@@ -474,8 +475,6 @@ class CustomColumn(Column):
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         if not isinstance(self.function, str):
-            from rowforge.recipe import reference
-
             ref = reference(self.function)
             if ref is None:
                 raise _fail(self, "function", "has no importable name; use 'module:function'")

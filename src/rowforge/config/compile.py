@@ -9,8 +9,9 @@ Samplers are batch steps with no inputs (seed steps): each row draws from its ow
 independent of row-group boundaries and engines. Expressions and LLM columns are cell steps:
 a row moves on as soon as its own inputs are ready. Templates are compiled once per column.
 
-LLM steps call clients from a `ModelRegistry`, an async context manager the run enters around
-the engine, so HTTP sessions are opened in the run's event loop and always closed.
+LLM steps call clients from a `ModelRegistry` (`rowforge.models.registry`), an async context
+manager the run enters around the engine, so HTTP sessions are opened in the run's event loop
+and always closed.
 
 Each column's Arrow type is decided here too (`column_types`), from its type and, for a
 structured LLM column, its `output_schema`; a structured reply is conformed to that type in the
@@ -24,9 +25,8 @@ import datetime as dt
 import json
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -51,38 +51,12 @@ from rowforge.config.columns import (
 )
 from rowforge.config.dataset import DatasetConfig
 from rowforge.errors import ConfigError
-from rowforge.models import ModelClient, ModelConfig, create_client
+from rowforge.importing import resolve
+from rowforge.models.registry import ModelRegistry
 from rowforge.processors import DropColumns, Processor
 from rowforge.scheduler import RunConfig, Step
 from rowforge.storage.arrow_types import conform, json_schema_type
 from rowforge.templates import compile_template, render
-
-
-class ModelRegistry:
-    """One client per model alias, created on first use inside the run's loop, closed at exit."""
-
-    def __init__(self, models: Sequence[ModelConfig]) -> None:
-        self._configs = {model.alias: model for model in models}
-        self._clients: dict[str, ModelClient] = {}
-
-    def client(self, alias: str) -> ModelClient:
-        client = self._clients.get(alias)
-        if client is None:
-            client = self._clients[alias] = create_client(self._configs[alias])
-        return client
-
-    async def __aenter__(self) -> ModelRegistry:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
 
 
 @attrs.frozen
@@ -163,8 +137,6 @@ def _step(column: Column, config: DatasetConfig, registry: ModelRegistry) -> Ste
     if isinstance(column, CustomColumn):
         function = column.function
         if isinstance(function, str):
-            from rowforge.recipe import resolve
-
             function = resolve(function)
         return Step(
             column.name,

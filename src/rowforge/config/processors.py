@@ -15,6 +15,7 @@ import attrs
 
 from rowforge.config.columns import is_reference, json_problem
 from rowforge.errors import ConfigError, describe_error
+from rowforge.importing import reference, resolve
 from rowforge.models.config import FieldError, describe
 from rowforge.processors import (
     STAGES,
@@ -138,8 +139,6 @@ def template_strings(value: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 def _custom(fields: dict[str, Any], stage: Any) -> Processor:
-    from rowforge.recipe import resolve
-
     ref, name = fields["function"], fields.get("name")
     if not is_reference(ref):
         raise _fail("custom", "function", f"must be 'module:function', got {describe(ref)}")
@@ -160,8 +159,6 @@ def _custom(fields: dict[str, Any], stage: Any) -> Processor:
 
 def processor_to_dict(processor: Processor) -> dict[str, Any]:
     if isinstance(processor, FunctionProcessor):
-        from rowforge.recipe import reference
-
         ref = reference(processor.fn)
         if ref is None:
             raise ConfigError(f"processor {processor.name!r} has no importable function name")

@@ -48,6 +48,7 @@ from rowforge.config.columns import (
     UUIDSampler,
 )
 from rowforge.errors import ConfigError, describe_error
+from rowforge.importing import resolve
 from rowforge.models.config import describe
 from rowforge.processors import RenameColumns, SchemaTransform
 from rowforge.templates import compile_template
@@ -229,8 +230,6 @@ def _check_api_keys(config: DatasetConfig) -> None:
 
 
 def _check_functions(config: DatasetConfig) -> None:
-    from rowforge.recipe import resolve
-
     for index, column in enumerate(config.columns):
         if not isinstance(column, CustomColumn) or not isinstance(column.function, str):
             continue
