@@ -145,7 +145,6 @@ def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     fsync_directory(path.parent)
 
 
-
 def read_metadata(output_dir: Path) -> dict[str, Any]:
     """Load metadata.json or raise a `RowforgeError` saying what is wrong with the directory."""
     path = Path(output_dir) / METADATA_FILE
