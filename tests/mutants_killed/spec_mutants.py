@@ -127,7 +127,9 @@ def loader_rejects(work: Path, path: Path) -> str | None:
     )
     if result.returncode == 0:
         return None
-    return result.stdout.strip() or result.stderr.strip()[-300:] or "rejected"
+    # the package loads every spec on import, so the complaint may come as a traceback
+    lines = (result.stdout.strip() or result.stderr.strip() or "rejected").splitlines()
+    return lines[-1]
 
 
 def first_failure(work: Path) -> tuple[bool, str]:
