@@ -3,8 +3,9 @@
     python -m tests.mutants_killed.spec_mutants [--rev HEAD] [--spec worker] [--list]
 
 For each spec file it applies one small change at a time, in a snapshot of the project under
-mutants/specs/ (git-ignored), and runs the tests that exercise the machines: tests/statemachine and
-tests/scheduler/test_stateful_scheduler.py, with CI=true (the short hypothesis profile), stopping
+mutants/specs/ (git-ignored), and runs the tests that exercise the machines: tests/statemachine,
+tests/scheduler/test_stateful_scheduler.py and tests/scheduler/test_guard_functions.py (which
+pins every edge's guards), with CI=true (the short hypothesis profile), stopping
 at the first failure. The changes:
 
     drop-transition   remove one transition entry
@@ -37,7 +38,11 @@ import yaml
 
 from tests.mutants_killed.run_mutmut import WORK, snapshot
 
-TESTS = ["tests/statemachine", "tests/scheduler/test_stateful_scheduler.py"]
+TESTS = [
+    "tests/statemachine",
+    "tests/scheduler/test_stateful_scheduler.py",
+    "tests/scheduler/test_guard_functions.py",
+]
 LEFT_OUT = ["tests/statemachine/test_diagrams.py"]
 
 
