@@ -225,9 +225,9 @@ def _passes(transition: TransitionSpec, guards: Mapping[str, Guard], subject: An
 
 
 def _abort(s: State) -> State:
-    """`_abort`: `normal`, `draining` and `broken` become `aborting`, but only leaving `normal`
-    fires the run's `drain` (`previous == "normal"`); `aborting` and `cancelling` stay."""
-    if s.mode in ("aborting", "cancelling"):
+    """`_abort`: `normal` and `draining` become `aborting`, but only leaving `normal` fires the
+    run's `drain` (`previous == "normal"`); `aborting`, `cancelling` and `broken` stay."""
+    if s.mode in ("aborting", "cancelling", "broken"):
         return s
     return s._replace(mode="aborting", drain_due=s.drain_due or s.mode == "normal")
 

@@ -41,7 +41,6 @@ from .composed import (
     MOVES_AFTER_END,
     PARTIAL_NOT_SHORT,
     RUN,
-    RUN_ACTIVE,
     RUNNING_WITHOUT_LEASES,
     TERMINAL_GROUP_LIVE_WORKER,
     TERMINAL_RUN_LIVE_WORKER,
@@ -297,75 +296,45 @@ def test_every_guard_mutation_is_caught_by_a_property_or_lost_edges(
         assert caught, f"{machine}.{guard} always {verdict} changes nothing the model checks"
 
 
-def test_run_no_live_workers_matters_once_row_groups_may_stay_open() -> None:
-    """Where nothing closes the row groups before the run's `cancel` (see the spec finding
-    below), the run's own no_live_workers is all that keeps a cancelled run from live workers."""
+def test_run_cancel_is_kept_from_open_row_groups_by_its_own_guard() -> None:
+    """Where nothing closes the row groups before the run's `cancel`, the edge's own
+    all_row_groups_terminal is what keeps a cancelled run from leaving a row group open (and
+    with it, through the row groups' no_live_workers, a live worker)."""
     config = Config(1, 1, 1, close_groups_before_run_cancel=False)
-    assert TERMINAL_RUN_LIVE_WORKER not in explore(config).counterexamples
-    result = explore(config, mutated("run", "no_live_workers", True))
-    path = result.counterexamples.get(TERMINAL_RUN_LIVE_WORKER)
+    assert TERMINAL_RUN_OPEN_GROUP not in explore(config).counterexamples
+    result = explore(config, mutated("run", "all_row_groups_terminal", True))
+    path = result.counterexamples.get(TERMINAL_RUN_OPEN_GROUP)
     assert path is not None, describe(result)
-    print(f"\n{TERMINAL_RUN_LIVE_WORKER}:\n{format_path(path)}")
+    print(f"\n{TERMINAL_RUN_OPEN_GROUP}:\n{format_path(path)}")
 
 
 # -- findings ---------------------------------------------------------------------------------
 
 
-def test_finding_spec_run_cancel_does_not_require_its_row_groups_to_be_terminal() -> None:
-    """Spec gap: run `cancel` (from running or draining) is guarded by no_live_workers only.
-
-    Every other terminal run edge requires all_row_groups_terminal; on cancellation, only the
-    engine's order (`_end_cancelled` closes every open row group, then fires `cancel`) keeps
-    property (2). Without that order the spec lets a run end `cancelled` while an admitted row
-    group is still seeding. Adding all_row_groups_terminal to the edge would close the gap (the
-    engine already satisfies it); this test then fails and should be turned around.
-    """
+def test_run_cancel_requires_its_row_groups_to_be_terminal_even_in_another_order() -> None:
+    """Once a spec gap: run `cancel` was guarded by no_live_workers only, so property (2) on
+    cancellation held only because `_end_cancelled` closes every open row group before firing
+    `cancel`. The exploration found the path run start -> admit row group 0 -> cancellation ->
+    run cancel, leaving row group 0 seeding. The edge now also requires all_row_groups_terminal:
+    without the engine's order, the run cannot end while a row group is open."""
     unguarded = [
         t.source
         for t in RUN.transitions
-        if t.trigger == "cancel"
-        and t.source in RUN_ACTIVE
-        and "all_row_groups_terminal" not in t.conditions
+        if t.trigger == "cancel" and "all_row_groups_terminal" not in t.conditions
     ]
-    assert sorted(unguarded) == ["draining", "running"]
+    assert unguarded == []
     result = explore(Config(1, 1, 1, close_groups_before_run_cancel=False))
-    path = result.counterexamples.get(TERMINAL_RUN_OPEN_GROUP)
-    assert path == ["run start", "row group 0 admit", "cancellation requested", "run cancel"], (
-        describe(result)
-    )
-    witness = result.witnesses[TERMINAL_RUN_OPEN_GROUP]
-    assert witness.run == "cancelled"
-    assert [g.state for g in witness.groups] == ["seeding"]
+    assert TERMINAL_RUN_OPEN_GROUP not in result.counterexamples, describe(result)
 
 
-def test_finding_engine_a_failed_checkpoint_after_an_internal_error_strands_the_run() -> None:
-    """Engine bug (not a spec problem): `_abort` treats mode `broken` like `normal`/`draining`.
-
-    After `_internal_error` (mode `broken`), a checkpoint already writing in another row group
-    fails; `_on_checkpoint_done` calls `_abort(None, error)`, which switches `broken` to
-    `aborting` but fires the run's `drain` only when the previous mode was `normal`. The run is
-    still `running`, so `_end` fires `end_failed`, which has no edge from `running`: build()
-    raises IllegalTransition instead of the internal error, and the run never ends. In the
-    model: a deadlock with every row group closed, no live worker, mode aborting, run running.
-    """
-    config = Config(2, 1, 2, internal_errors=True)
-    result = explore(config, stop_at=frozenset({DEADLOCK}))
-    assert result.counterexamples.get(DEADLOCK) == [
-        "run start",
-        "row group 0 admit",
-        "row group 0 seeded",
-        "row group 0 cells_done",
-        "row group 1 admit",
-        "row group 1 worker created",
-        "internal error in the dispatcher",
-        "row group 0 checkpoint failed",
-        "row group 0 fail",
-        "row group 1 worker pending cancel",
-        "row group 1 cancel",
-    ], describe(result)
-    stuck = result.witnesses[DEADLOCK]
-    assert (stuck.run, stuck.mode, stuck.drain_due) == ("running", "aborting", False)
-    assert stuck.live == 0 and stuck.open_groups == 0
-    assert [g.state for g in stuck.groups] == ["failed", "cancelled"]
-    # With one row group open at a time there is no other row group's checkpoint to fail.
-    assert not explore(Config(2, 1, 1, internal_errors=True)).counterexamples
+def test_a_failed_checkpoint_after_an_internal_error_no_longer_strands_the_run() -> None:
+    """Once an engine bug: `_abort` treated mode `broken` like `normal`/`draining`. After
+    `_internal_error` (mode `broken`), a checkpoint already writing in another row group failed;
+    `_abort` switched to `aborting` without firing the run's `drain`, so `_end` fired
+    `end_failed` from `running` (no such edge): build() raised IllegalTransition and the run
+    never ended. The exploration found it as an 11-step deadlock (run start, admit 0, seeded,
+    cells_done, admit 1, worker created, internal error, checkpoint 0 failed, row group 0 fail,
+    worker cancelled, row group 1 cancel). `_abort` now leaves `broken` alone."""
+    for config in (Config(2, 1, 2, internal_errors=True), Config(2, 1, 1, internal_errors=True)):
+        result = explore(config)
+        assert not result.counterexamples, describe(result)

@@ -390,8 +390,8 @@ class AsyncEngine(EngineCore):
         if group is not None and group.fatal is None:
             group.fatal = error
         previous = self.mode
-        if previous in ("aborting", "cancelling"):
-            return
+        if previous in ("aborting", "cancelling", "broken"):
+            return  # already ending; `broken` ends through `_end_broken`, which fails every group
         self._cancel_everything("aborting")
         if previous == "normal":
             self.machines.run.fire(self.run, "drain", {"reason": "fatal_error"})
