@@ -551,3 +551,46 @@ def test_internal_error_during_a_build_is_recorded_as_failed(
     assert verdict is None
     runs = [e for e in read_jsonl(output / "events.jsonl") if e.machine == "run"]
     assert runs[-1].dest == "failed"
+
+
+@pytest.mark.parametrize("engine", ["async", "sync"])
+def test_a_cancellation_during_a_checkpoint_write_ends_the_run_cancelled_after_the_write(
+    engine: str, tmp_path: Path
+) -> None:
+    """The write that has started finishes (and is recorded), then the cancellation stands: the
+    sync engine used to swallow it there (its checkpoint runs in the run's own task) and went on
+    to `completed`."""
+    writing = asyncio.Event()
+    loop_holder: list[asyncio.AbstractEventLoop] = []
+
+    def slow_write(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.index[0] == 0:
+            loop_holder[0].call_soon_threadsafe(writing.set)
+            time.sleep(0.3)
+        return frame
+
+    def ids(frame: pd.DataFrame) -> list[int]:
+        return list(frame.index)
+
+    sink = MemorySink()
+
+    async def scenario() -> None:
+        loop_holder.append(asyncio.get_running_loop())
+        run = asyncio.create_task(
+            run_steps_async(
+                [Step("id", ids, kind="batch")],
+                30,
+                config=RunConfig(
+                    engine=engine, buffer_size=10, max_concurrent_row_groups=1, **FAST
+                ),  # type: ignore[arg-type]
+                processors=[function_processor(slow_write, "post_batch")],
+                sink=sink,
+            )
+        )
+        await writing.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert list(sink.dataset().index) == list(range(10)), "the started write finished, no other"

@@ -91,6 +91,8 @@ class SyncEngine(EngineCore):
         if group.state == "seeding" and not self._seeded(group):
             return
         self.machines.row_groups.fire(group, "cells_done")
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
             checkpoint = await run_uninterrupted(self._checkpoint_work, group.ident, group.frame())
         except DatasetGenerationError as error:
@@ -98,6 +100,10 @@ class SyncEngine(EngineCore):
             self._abort(None, error)
             return
         self._written(group, checkpoint)
+        if task is not None and task.cancelling() > cancels:
+            # The run was cancelled during the write: the write finished and is recorded (a
+            # started write is never abandoned); now the cancellation takes effect.
+            raise asyncio.CancelledError
 
     def _seeded(self, group: RowGroup) -> bool:
         if not group.surviving_rows:
