@@ -468,7 +468,7 @@ class AsyncEngine(EngineCore):
             self._internal_error(
                 RuntimeError(
                     f"row group {group.ident} is stuck: {group.incomplete_rows} incomplete rows "
-                    "and no live worker (INV-8)"
+                    "and no task left that could complete them"
                 )
             )
 

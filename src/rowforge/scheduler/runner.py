@@ -65,8 +65,8 @@ def choose_engine(plan: Plan, config: RunConfig) -> type[EngineCore]:
     if config.engine == "async":
         if resizing:
             raise ConfigError(
-                f"steps {resizing} have allow_resize, which the async engine cannot run "
-                "(INV-5); use engine='sync' or engine='auto'"
+                f"steps {resizing} have allow_resize, which the async engine cannot run (it never "
+                "changes a row group's row count); use engine='sync' or engine='auto'"
             )
         return AsyncEngine
     if resizing:
