@@ -594,3 +594,43 @@ def test_a_cancellation_during_a_checkpoint_write_ends_the_run_cancelled_after_t
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
     assert list(sink.dataset().index) == list(range(10)), "the started write finished, no other"
+
+
+class SlowlyFailingSink(MemorySink):
+    """Row group 0's write takes 0.3 s and then fails, like a disk that fills up."""
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
+        if row_group == 0:
+            time.sleep(0.3)
+            raise OSError("no space left on device")
+        return super().write(row_group, frame)
+
+
+def test_a_checkpoint_failing_after_an_internal_error_still_ends_the_run_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the composed exploration: after an internal error (mode `broken`), a checkpoint
+    already writing in another row group failed; `_abort` then switched to `aborting` without
+    the run's `drain`, `_end` fired `end_failed` from `running`, and the run raised
+    IllegalTransition instead of the internal error and never ended."""
+
+    async def answer(row: dict[str, Any]) -> int:
+        if row["id"] >= 10:  # row group 1 completes while row group 0 is being written
+            await asyncio.sleep(0.05)
+        return int(row["id"])
+
+    real = AsyncEngine._apply_success
+
+    def apply_success(self: AsyncEngine, worker: Any, value: Any) -> None:
+        if worker.row_group.ident == 1 and worker.step.name == "answer":
+            raise RuntimeError(PLANTED)
+        real(self, worker, value)
+
+    monkeypatch.setattr(AsyncEngine, "_apply_success", apply_success)
+    steps = [Step("id", ids, kind="batch"), Step("answer", answer, depends_on=["id"])]
+    config = RunConfig(buffer_size=10, max_concurrent_row_groups=2, **FAST)
+    with pytest.raises(DatasetGenerationError, match=PLANTED) as raised:
+        asyncio.run(run_steps_async(steps, 20, config=config, sink=SlowlyFailingSink()))
+    result: RunResult = raised.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed"
+    assert result.stats["live_workers"] == 0
