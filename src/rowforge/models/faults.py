@@ -44,9 +44,7 @@ def _share(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None
         raise ConfigError(f"FaultPlan.{attribute.name} must be in [0, 1], got {value!r}")
 
 
-def _seconds(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is None and attribute.name == "retry_after_s":
-        return
+def _seconds(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ConfigError(f"FaultPlan.{attribute.name} must be a finite number >= 0, got {value!r}")
 
@@ -75,7 +73,9 @@ class FaultPlan:
 
     rate_limit_rate: float = attrs.field(default=0.0, validator=_share)
     #: The `Retry-After` (seconds) an injected 429 carries; None sends none.
-    retry_after_s: float | None = attrs.field(default=None, validator=_seconds)
+    retry_after_s: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_seconds)
+    )
     status_rate: float = attrs.field(default=0.0, validator=_share)
     status: int = attrs.field(default=503, validator=_status)
     outage_s: float = attrs.field(default=0.0, validator=_seconds)
