@@ -59,6 +59,10 @@ def _accounting(group: RowGroup) -> dict[str, Any]:
 _CELL_OUTCOMES = ("generated", "skipped", "failed")
 
 
+def _arrow_types(frame: pd.DataFrame) -> dict[str, str]:
+    return {f.name: str(f.type) for f in pa.Schema.from_pandas(frame, preserve_index=False)}
+
+
 @attrs.frozen
 class Checkpoint:
     """What a checkpoint produced: where the rows went, how many, and their Arrow schema."""
@@ -176,11 +180,12 @@ class EngineCore:
         """Post-batch processors, then the sink. Runs in a worker thread."""
         frame = run_stage(self.processors, "post_batch", frame, row_group)
         try:
-            schema = pa.Schema.from_pandas(frame, preserve_index=False)
             path = self.sink.write(row_group, frame)
         except Exception as error:
             raise self._sink_failure(row_group, error) from error
-        return Checkpoint(path, len(frame), {f.name: str(f.type) for f in schema})
+        # The run keeps the first row group's schema (`_written`): infer it only until then.
+        schema = {} if self.schema else _arrow_types(frame)
+        return Checkpoint(path, len(frame), schema)
 
     @staticmethod
     def _sink_failure(row_group: int, error: BaseException) -> DatasetGenerationError:
