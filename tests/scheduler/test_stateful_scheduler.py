@@ -249,7 +249,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert counted <= engine.plan.num_records
         for group in engine.groups.values():
             for column, cells in group.cells.items():
-                settled = sum(cell.counted for cell in cells)
+                settled = sum(engine.ledger.has_counted(cell) for cell in cells)
                 terminal = sum(cell.state in ("generated", "skipped", "failed") for cell in cells)
                 assert settled == terminal, column
 
@@ -290,7 +290,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             return
         failed = [s for s in engine.closed if s.state == "failed"]
         if failed:
-            assert engine.mode in ("aborting", "cancelling")
+            assert engine.run.state in ("aborting", "cancelling", *TERMINAL_RUN)
             assert engine.first_error is not None
             if engine.run.state in TERMINAL_RUN:
                 assert engine.run.state in ("failed", "cancelled")
@@ -299,7 +299,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     def a_draining_run_leaves_no_call_parked(self) -> None:  # INV-2, INV-8
         """Early shutdown and aborts cancel in-flight calls; they do not wait them out."""
         engine = self.engine
-        if engine is None or engine.mode == "normal":
+        if engine is None or engine.run.state in ("pending", "running"):
             return
         assert self.controller.pending == []
 

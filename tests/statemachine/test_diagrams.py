@@ -30,7 +30,10 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
 def test_every_guarded_edge_shows_its_guards() -> None:
     text = render_document(SPECS)
     assert "    pending --> running: start [leases_held]" in text
-    guards = "no_live_workers, all_row_groups_terminal, some_rows_written, !target_reached"
+    guards = (
+        "no_live_workers, all_row_groups_terminal, all_row_groups_admitted, "
+        "some_rows_written, !target_reached"
+    )
     assert f"running --> partial: complete_partial [{guards}]" in text
     for name in SPECS:
         assert f"## {name}" in text

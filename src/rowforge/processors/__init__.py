@@ -8,7 +8,7 @@ from rowforge.processors.base import (
     function_processor,
 )
 from rowforge.processors.builtins import DropColumns, RenameColumns, SchemaTransform
-from rowforge.processors.runner import run_stage
+from rowforge.processors.runner import StageResult, run_stage
 
 __all__ = [
     "STAGES",
@@ -18,6 +18,7 @@ __all__ = [
     "RenameColumns",
     "SchemaTransform",
     "Stage",
+    "StageResult",
     "function_processor",
     "run_stage",
 ]

@@ -5,24 +5,38 @@ processor, with the original chained. A processor must return a DataFrame with t
 the same number, and the same record indexes in the same order. The record index is how a row
 is known in the output (each appears once in the dataset); a processor that calls
 `reset_index(drop=True)` or reorders rows keeps the count but would write duplicate or shuffled
-record indexes. Breaking either rule becomes `DatasetProcessingError`. The engine then fails the
-row group and aborts the run (INV-6): nothing is dropped or renumbered silently.
+record indexes. The runner does not decide what happens then: it stops at the first processor
+that broke the contract and returns what it returned, with a sentence saying how. The engine
+records the rows given and returned as evidence for the row group's `row_count_unchanged` guard,
+which refuses the transition; the engine then fails the row group with `DatasetProcessingError`
+and aborts the run (INV-6): nothing is dropped or renumbered silently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import pandas as pd
 
 from rowforge.errors import DatasetGenerationError, DatasetProcessingError, describe_error
 from rowforge.processors.base import Processor, Stage
 
 
+@attrs.frozen
+class StageResult:
+    """What a stage produced. `breach` says how a processor broke the row contract, in which
+    case `frame` is that processor's output and later processors did not run."""
+
+    frame: pd.DataFrame
+    breach: str | None = None
+
+
 def run_stage(
     processors: Sequence[Processor], stage: Stage, frame: pd.DataFrame, row_group: int
-) -> pd.DataFrame:
-    """Apply every processor of `stage` in order; return the transformed frame."""
+) -> StageResult:
+    """Apply every processor of `stage` in order; stop at the first that breaks the row
+    contract. A processor that raises, or returns something other than a DataFrame, raises."""
     for processor in processors:
         if processor.stage != stage:
             continue
@@ -36,16 +50,17 @@ def run_stage(
                 f"{where} returned {type(result).__name__}, not a DataFrame"
             )
         if len(result) != len(frame):
-            raise DatasetProcessingError(
+            return StageResult(
+                result,
                 f"{where} changed the row count from {len(frame)} to {len(result)}; "
-                "processors must keep every row"
+                "processors must keep every row",
             )
         if not result.index.equals(frame.index):
-            raise DatasetProcessingError(f"{where} {_index_change(frame.index, result.index)}")
+            return StageResult(result, f"{where} {_index_change(frame.index, result.index)}")
         if result.index.name != frame.index.name:
             result.index = frame.index  # same values; keep the index's name for the files
         frame = result
-    return frame
+    return StageResult(frame)
 
 
 def _index_change(before: pd.Index, after: pd.Index) -> str:

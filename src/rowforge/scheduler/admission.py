@@ -24,6 +24,9 @@ from rowforge.scheduler.adaptive import AdaptiveLimit
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.plan import Step
 from rowforge.scheduler.subjects import Worker
+from rowforge.statemachine import TABLES
+
+_SUCCEEDED = TABLES["worker"].dest_of("succeed")
 
 
 class Admission:
@@ -91,7 +94,7 @@ class Admission:
         adaptive = self.adaptive.get(worker.resource_lease or "")
         if adaptive is None:
             return
-        if worker.outcome == "succeeded":
+        if worker.outcome == _SUCCEEDED:
             adaptive.succeeded()
         elif isinstance(worker.error, RateLimitError):
             adaptive.rate_limited(worker.started, worker.finished)

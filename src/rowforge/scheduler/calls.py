@@ -18,8 +18,10 @@ async def call_step(step: Step, argument: Any) -> Any:
     return result
 
 
-def batch_values(step: Step, row_group: int, value: Any, expected: int) -> list[Any]:
-    """Normalise a batch step's return value to one value per row, or raise (INV-5)."""
+def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
+    """A batch step's return value as a list of values, one per row it returned. Whether that
+    is one per row it was given is the row-count guard's call (INV-5), see `count_breach`. A
+    DataFrame without the step's column raises here: there is nothing to count."""
     if isinstance(value, pd.DataFrame):
         if step.name not in value.columns:
             raise DatasetProcessingError(
@@ -27,11 +29,13 @@ def batch_values(step: Step, row_group: int, value: Any, expected: int) -> list[
                 f"for row group {row_group}"
             )
         value = value[step.name]
-    values = list(value)
-    if len(values) != expected:
-        raise DatasetProcessingError(
-            f"batch step {step.name!r} returned {len(values)} rows for row group {row_group}, "
-            f"which has {expected}; only allow_resize steps may change the row count, and they "
-            "run on the sync engine"
-        )
-    return values
+    return list(value)
+
+
+def count_breach(step: Step, row_group: int, returned: int, given: int) -> str:
+    """How a batch step that returned the wrong number of rows broke the row contract."""
+    return (
+        f"batch step {step.name!r} returned {returned} rows for row group {row_group}, "
+        f"which has {given}; only allow_resize steps may change the row count, and they "
+        "run on the sync engine"
+    )

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 import pandas as pd
 import pyarrow as pa
 
-from rowforge.errors import DatasetGenerationError, EarlyShutdownError, describe_error
-from rowforge.processors import Processor, run_stage
+from rowforge.errors import (
+    DatasetGenerationError,
+    DatasetProcessingError,
+    EarlyShutdownError,
+    describe_error,
+)
+from rowforge.processors import Processor, StageResult, run_stage
 from rowforge.scheduler.admission import Admission
+from rowforge.scheduler.calls import count_breach
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.ledger import Ledger
 from rowforge.scheduler.outcome import RowGroupSummary
@@ -28,7 +34,7 @@ from rowforge.scheduler.rowgroup import RowGroup
 from rowforge.scheduler.shutdown import EarlyShutdown, ProviderHealth
 from rowforge.scheduler.subjects import Cell, Machines, RunState, Worker
 from rowforge.scheduler.trace import TaskTrace
-from rowforge.statemachine import EventLog
+from rowforge.statemachine import TABLES, EventLog
 from rowforge.storage.sinks import Sink
 
 log = logging.getLogger("rowforge")
@@ -56,7 +62,19 @@ def _accounting(group: RowGroup) -> dict[str, Any]:
     }
 
 
-_CELL_OUTCOMES = ("generated", "skipped", "failed")
+_CELL_OUTCOMES = tuple(TABLES["cell"].dest_of(t) for t in ("generate", "skip", "fail"))
+
+# Spec facts the engines act on, read from the tables rather than copied as state names:
+# the run admits work in the states early shutdown can still begin from; it drains (salvaging
+# complete rows) where a drain can end; it stops (writing nothing more) where a run can be
+# failed or cancelled outright. A row group is open to work where it can be seeded or finished.
+RUN_ADMITTING = TABLES["run"].sources("drain")
+RUN_DRAINING = TABLES["run"].sources("end_partial")
+RUN_STOPPING = TABLES["run"].sources("fail", "cancel")
+RUN_ABORTABLE = TABLES["run"].sources("abort")
+RUN_INTERRUPTIBLE = TABLES["run"].sources("interrupt")
+GROUP_SEEDING = TABLES["row_group"].sources("seeded")
+GROUP_OPEN = GROUP_SEEDING | TABLES["row_group"].sources("cells_done")
 
 
 def _arrow_types(frame: pd.DataFrame) -> dict[str, str]:
@@ -104,18 +122,17 @@ class EngineCore:
         self.config = config
         self.sink = sink
         self.events = events
-        self.machines = Machines(events, config.trace, self._upstream_ready)
+        self.machines = Machines(events, config.trace, self._upstream_ready, self._counted)
         self.ledger = Ledger(self.machines.cells)
         self.admission = Admission(plan.steps, config)
         self.retry = RetryPolicy(config)
         self.breaker = EarlyShutdown(config)
         self.health = ProviderHealth(config)
-        self.run = RunState(self.planned_records)
+        self.run = RunState(self.planned_records, len(self.todo))
         self.groups: dict[int, RowGroup] = {}
         self.closed: list[RowGroupSummary] = []
         self.file_paths: list[str] = []
         self.traces: list[TaskTrace] = []
-        self.mode = "normal"
         self.early_shutdown = False
         self.first_error: BaseException | None = None
         self.stall_warnings = 0
@@ -128,7 +145,22 @@ class EngineCore:
         """Run to a terminal state; each engine decides the order of the work."""
         raise NotImplementedError
 
+    # -- the run's state ---------------------------------------------------------------------
+
+    def _admitting(self) -> bool:
+        """The run takes new work (row groups, workers, retries) only in its admitting state."""
+        return self.run.state in RUN_ADMITTING
+
+    def _end(self) -> None:
+        """End the run: the run machine's guards choose the one terminal edge that holds."""
+        self.machines.run.finish(self.run, {"records_written": self.run.records_written})
+
     # -- row groups ------------------------------------------------------------------------
+
+    def _open_next_group(self) -> RowGroup:
+        layout = self.plan.row_group(self.todo.popleft())
+        self.run.unadmitted_row_groups -= 1
+        return self._open_group(layout)
 
     def _open_group(self, layout: RowGroupPlan) -> RowGroup:
         group = RowGroup(layout, self.plan, self.ledger)
@@ -147,6 +179,7 @@ class EngineCore:
 
     def _close(self, group: RowGroup) -> None:
         del self.groups[group.ident]
+        self.ledger.forget(cell for column in group.cells.values() for cell in column)
         self.run.open_row_groups -= 1
         self.cell_delta += group.cell_delta
         self.machines.row_groups.remove(group)
@@ -167,18 +200,47 @@ class EngineCore:
 
     # -- processors and checkpoints --------------------------------------------------------
 
+    def _has_stage(self, stage: str) -> bool:
+        return any(p.stage == stage for p in self.processors)
+
     def _pre_batch(self, group: RowGroup) -> None:
         """Run pre-batch processors on the seeded rows; write their changes back (INV-5)."""
-        if not any(p.stage == "pre_batch" for p in self.processors):
+        if not self._has_stage("pre_batch"):
             return
         seeded = [s.name for s in self.plan.steps if s.name in self.plan.seed_steps]
         frame = group.frame(seeded)
         result = run_stage(self.processors, "pre_batch", frame, group.ident)
-        group.absorb(result)
+        self._require_rows_kept(group, "pre_batch", frame.index, result)
+        group.absorb(result.frame)
 
-    def _checkpoint_work(self, row_group: int, frame: pd.DataFrame) -> Checkpoint:
-        """Post-batch processors, then the sink. Runs in a worker thread."""
-        frame = run_stage(self.processors, "post_batch", frame, row_group)
+    def _require_rows_kept(
+        self, group: RowGroup, source: str, given: Iterable[Any], result: StageResult
+    ) -> None:
+        """Keep what a stage returned as the row-count guard's evidence; when the guard says
+        the rows were not kept, raise `DatasetProcessingError` saying how (INV-5)."""
+        group.record_output(source, given, result.frame.index)
+        self._check_row_contract(group, result.breach)
+
+    def _require_batch_rows(
+        self, group: RowGroup, step: Step, rows: Sequence[int], values: Sequence[Any]
+    ) -> None:
+        """A batch step's values are matched to its input rows by position: keep both counts
+        as the row-count guard's evidence, and raise when the guard says they differ."""
+        group.record_output(step.name, range(len(rows)), range(len(values)))
+        self._check_row_contract(group, count_breach(step, group.ident, len(values), len(rows)))
+
+    def _check_row_contract(self, group: RowGroup, breach: str | None) -> None:
+        if not self.machines.row_groups.holds(group, "row_count_unchanged"):
+            raise DatasetProcessingError(
+                breach or f"row group {group.ident}: the rows returned are not the rows given"
+            )
+
+    def _post_batch(self, row_group: int, frame: pd.DataFrame) -> StageResult:
+        """Post-batch processors. Runs in a worker thread."""
+        return run_stage(self.processors, "post_batch", frame, row_group)
+
+    def _write_checkpoint(self, row_group: int, frame: pd.DataFrame) -> Checkpoint:
+        """The sink. Runs in a worker thread."""
         try:
             path = self.sink.write(row_group, frame)
         except Exception as error:
@@ -196,6 +258,9 @@ class EngineCore:
         return failure
 
     # -- workers and cells -----------------------------------------------------------------
+
+    def _counted(self, cell: Cell) -> bool:
+        return self.ledger.has_counted(cell)
 
     def _upstream_ready(self, cell: Cell) -> bool:
         group = self.groups[cell.row_group]
@@ -281,19 +346,6 @@ class EngineCore:
         return cause
 
     # -- the end ---------------------------------------------------------------------------
-
-    def _end(self) -> None:
-        written = self.run.records_written
-        if self.mode == "normal":
-            if written == self.run.target_records:
-                trigger = "complete"
-            else:
-                trigger = "complete_partial" if written else "fail_empty"
-        elif self.mode == "draining":
-            trigger = "end_partial" if written else "end_failed"
-        else:
-            trigger = "end_failed"
-        self.machines.run.fire(self.run, trigger, {"records_written": written})
 
     def stats(self) -> dict[str, Any]:
         """Counters the tests and benchmarks read (INV-3, INV-10)."""

@@ -12,20 +12,23 @@ All state changes happen synchronously on the event loop, in this object, in thr
    worker to its outcome, releases its leases, drains it, and applies the outcome to the cells:
    store and unlock downstream cells, schedule a retry, or drop the row / row group.
 
-After each of these, `_advance` moves the affected row group forward when its guards allow:
-`seeding -> running` when the seed steps are done, `running -> checkpointing` when every
-surviving row is complete, then a checkpoint task writes the rows to the sink.
+After each of these, `_advance` offers the affected row group the edges that fit the run's
+state, and the row-group machine's guards pick the one that holds, if any: `seeding -> running`
+when the seed steps are done, `running -> checkpointing` when every surviving row is complete,
+`drop` when no row survived, `fail`/`cancel` when the run stops. A checkpoint task then runs the
+post-batch processors and writes the rows to the sink.
 
-Modes: `normal`; `draining` (early shutdown: admit nothing, cancel every worker, salvage complete
-rows); `aborting` (a fatal error: processor, sink, resize, internal; cancel every worker, write
-nothing more, fail); `cancelling` (the run's task was cancelled). In every mode a row group
-reaches a terminal state only through a guarded transition that requires no live worker (INV-2).
+The run's own state (specs/run.yaml) decides the rest: `running` admits work; `draining` (early
+shutdown) admits nothing, cancels every worker and salvages complete rows; `aborting` (a fatal
+error: processor, sink, row contract, internal) cancels every worker and writes nothing more;
+`cancelling` (the run's task was cancelled) cancels and awaits every worker. The run ends when the
+run machine's guards allow an edge into a terminal state, and they choose which (INV-2, INV-6).
 
 Rules not in the specs (flagged for the diagram reader):
 - a worker is "live" from creation (queued, backing off or running) until it is drained;
 - a completion that arrives for a cell that is already terminal is ignored (its row was dropped);
-- when nothing is live in a running row group yet rows are incomplete, that is an engine bug and
-  fails the run loudly instead of hanging (INV-8).
+- when nothing is live in an open row group yet none of its edges may fire, that is an engine
+  bug and fails the run loudly instead of hanging (INV-8).
 """
 
 from __future__ import annotations
@@ -35,22 +38,33 @@ import logging
 from functools import partial
 from typing import Any
 
-from rowforge.errors import DatasetGenerationError, DatasetProcessingError
+from rowforge.errors import DatasetGenerationError, DatasetProcessingError, describe_error
 from rowforge.scheduler.calls import batch_values, call_step
 from rowforge.scheduler.config import RunConfig
-from rowforge.scheduler.core import Checkpoint, EngineCore, step_failure_reason
+from rowforge.scheduler.core import (
+    GROUP_OPEN,
+    GROUP_SEEDING,
+    RUN_ABORTABLE,
+    RUN_DRAINING,
+    RUN_INTERRUPTIBLE,
+    RUN_STOPPING,
+    Checkpoint,
+    EngineCore,
+    step_failure_reason,
+)
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import Ready, RowGroup
 from rowforge.scheduler.subjects import Worker
 from rowforge.scheduler.threads import run_uninterrupted
-from rowforge.statemachine import EventLog
+from rowforge.statemachine import TABLES, EventLog
 from rowforge.storage.sinks import Sink
 
 log = logging.getLogger("rowforge")
 
 _FAILED: Any = object()
-_OPEN = ("seeding", "running")
+_CELL_UNSETTLED = TABLES["cell"].sources("skip")
+_CELL_GENERATING = TABLES["cell"].sources("generate")
 
 
 class AsyncEngine(EngineCore):
@@ -69,6 +83,7 @@ class AsyncEngine(EngineCore):
         self._done: asyncio.Future[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._last_progress = 0.0
+        self.internal_error: BaseException | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -94,22 +109,22 @@ class AsyncEngine(EngineCore):
                     self._check_finished()
                     await self._done
                 except asyncio.CancelledError:
-                    self._cancel_everything("cancelling")
+                    self._interrupt()
                     raise
                 finally:
                     watchdog.cancel()
         except asyncio.CancelledError:
-            self._end_cancelled()
+            self._end_stopped("run cancelled")
             raise
-        if self.mode == "broken":
-            self._end_broken()
+        if self.internal_error is not None:
+            self._end_after_internal_error()
             assert self.first_error is not None
-            if self.run.state != "failed":
+            if self.run.state not in TABLES["run"].terminal:
                 raise self.first_error
             return  # ended `failed`: the runner raises first_error with the result attached
         self._end()
 
-    def _end_broken(self) -> None:
+    def _end_after_internal_error(self) -> None:
         """Best effort after an internal error: every task is already awaited (INV-2); workers
         still queued or backing off never started and are settled `cancelled` here."""
         try:
@@ -119,25 +134,29 @@ class AsyncEngine(EngineCore):
                 timer.cancel()
                 del self._timers[worker]
                 self._settle_unstarted(worker)
-            if self.run.state == "running":
-                self.machines.run.fire(self.run, "drain", {"reason": "internal_error"})
-            for group in list(self.groups.values()):
-                self._close_with(group, "fail", "internal error")
-            self.machines.run.fire(self.run, "end_failed")
+            self._end_stopped("internal error")
         except Exception as error:  # already failing; keep the first error
             log.error("could not end the run cleanly after an internal error: %r", error)
 
-    def _end_cancelled(self) -> None:
+    def _end_stopped(self, reason: str) -> None:
+        """Every task is awaited: end the open row groups (the guards pick `fail` for the one
+        that holds the fatal error, `cancel` for the others), then the run."""
         for group in list(self.groups.values()):
-            self._close_with(group, "cancel", "run cancelled")
-        self.machines.run.fire(self.run, "cancel")
+            self._close_with(group, self._stop_trigger(group), reason)
+        self._end()
+
+    def _stop_trigger(self, group: RowGroup) -> str:
+        trigger = self.machines.row_groups.pick(group, ("fail", "cancel"))
+        if trigger is None:
+            raise self.machines.row_groups.refusal(group, "cancel") or AssertionError(group)
+        return trigger
 
     # -- admission of row groups and workers -----------------------------------------------
 
     def _admit_row_groups(self) -> None:
         cap = self.config.max_concurrent_row_groups
-        while self.mode == "normal" and self.todo and len(self.groups) < cap:
-            group = self._open_group(self.plan.row_group(self.todo.popleft()))
+        while self._admitting() and self.todo and len(self.groups) < cap:
+            group = self._open_next_group()
             seeds = [
                 (name, None) for name in self.plan.seed_steps if group.batch_outstanding[name] == 0
             ]
@@ -145,10 +164,10 @@ class AsyncEngine(EngineCore):
             self._advance(group)
 
     def _enqueue(self, group: RowGroup, ready: list[Ready]) -> None:
-        if self.mode != "normal" or group.state not in _OPEN:
+        if not self._admitting() or group.state not in GROUP_OPEN:
             return
         for name, row in ready:
-            if group.state == "seeding" and name not in self.plan.seed_steps:
+            if group.state in GROUP_SEEDING and name not in self.plan.seed_steps:
                 continue  # picked up by `ready_cells` when seeding ends
             if row is None:
                 if name in group.batch_started:
@@ -159,7 +178,7 @@ class AsyncEngine(EngineCore):
             self.admission.push(worker)
 
     def _pump(self) -> None:
-        if self.mode != "normal":
+        if not self._admitting():
             return
         assert self._tg is not None and self._loop is not None
         while (worker := self.admission.next_admissible()) is not None:
@@ -177,11 +196,11 @@ class AsyncEngine(EngineCore):
 
     def _obsolete(self, worker: Worker) -> bool:
         group = worker.row_group
-        if group.state not in _OPEN or not group.surviving_rows:
+        if group.state not in GROUP_OPEN or not group.surviving_rows:
             return True
         if worker.row is None:
             return False
-        return group.cells[worker.step.name][worker.row].state not in ("pending", "running")
+        return group.cells[worker.step.name][worker.row].state not in _CELL_UNSETTLED
 
     # -- the worker ------------------------------------------------------------------------
 
@@ -222,7 +241,7 @@ class AsyncEngine(EngineCore):
         if task.cancelled() or task.cancelling():
             # The engine cancelled it: that decision stands even if the step swallowed the
             # CancelledError and returned (or raised); its value or error is discarded.
-            worker.outcome, value = "cancelled", None
+            trigger, value = "cancel", None
         else:
             value = task.result()
             if value is _FAILED:
@@ -232,7 +251,7 @@ class AsyncEngine(EngineCore):
                 exhausted = self._observe_call(worker, error, now)
                 if kind is ErrorKind.RETRYABLE:
                     spent += worker.finished - worker.started
-                if self.mode == "normal" and exhausted is None:
+                if self._admitting() and exhausted is None:
                     delay = self.retry.next_delay(
                         kind,
                         error,
@@ -240,26 +259,23 @@ class AsyncEngine(EngineCore):
                         rate_limited=worker.rate_limited,
                         spent=spent,
                     )
-                worker.outcome = "deferred" if delay is not None else "failed"
+                trigger = "defer" if delay is not None else "fail"
             else:
                 self._observe_call(worker, None, now)
-                worker.outcome = "succeeded"
-        trigger = {"cancelled": "cancel", "deferred": "defer", "failed": "fail"}.get(
-            worker.outcome, "succeed"
-        )
-        self.machines.workers.fire(worker, trigger)
+                trigger = "succeed"
+        worker.outcome = self.machines.workers.fire(worker, trigger)
         self.admission.observe(worker)
         self.admission.release(worker)
         self._drain(worker)
 
         group = worker.row_group
-        if worker.outcome == "succeeded":
+        if trigger == "succeed":
             self._task_succeeded(worker.step)
             self._apply_success(worker, value)
-        elif worker.outcome == "deferred":
+        elif trigger == "defer":
             assert kind is not None and delay is not None
             self._schedule_retry(worker, kind, delay, spent)
-        elif worker.outcome == "failed":
+        elif trigger == "fail":
             self._apply_failure(worker, exhausted)
         self._advance(group)
         self._pump()
@@ -270,29 +286,27 @@ class AsyncEngine(EngineCore):
         assert self._loop is not None
         self._spent.pop(worker, None)
         worker.finished = self._loop.time()
-        worker.outcome = "cancelled"
-        self.machines.workers.fire(worker, "cancel")
+        worker.outcome = self.machines.workers.fire(worker, "cancel")
         self._drain(worker)
 
     # -- outcomes --------------------------------------------------------------------------
 
     def _apply_success(self, worker: Worker, value: Any) -> None:
         step, group, row = worker.step, worker.row_group, worker.row
-        if group.state not in _OPEN:
+        if group.state not in GROUP_OPEN:
             return
         if row is not None:
-            if group.cells[step.name][row].state != "running":
+            if group.cells[step.name][row].state not in _CELL_GENERATING:
                 return  # the row was dropped while this worker ran
             self._enqueue(group, group.generate(step.name, row, value))
             return
         try:
-            values = batch_values(step, group.ident, value, len(worker.rows))
+            values = batch_values(step, group.ident, value)
+            self._require_batch_rows(group, step, worker.rows, values)
         except DatasetProcessingError as error:
             self._abort(group, error)
             return
         ready = group.generate_batch(step.name, worker.rows, values)
-        if step.name in self.plan.seed_steps:
-            group.seeds_remaining -= 1
         self._enqueue(group, ready)
 
     def _schedule_retry(self, worker: Worker, kind: ErrorKind, delay: float, spent: float) -> None:
@@ -315,7 +329,7 @@ class AsyncEngine(EngineCore):
     def _retry_due(self, worker: Worker) -> None:
         try:
             del self._timers[worker]
-            if self._obsolete(worker) or self.mode != "normal":
+            if self._obsolete(worker) or not self._admitting():
                 self._settle_unstarted(worker)
                 self._advance(worker.row_group)
             else:
@@ -335,11 +349,11 @@ class AsyncEngine(EngineCore):
             self._begin_drain(self._exhausted_error(exhausted))
         elif tripped:
             self._begin_drain()
-        if group.state not in _OPEN:
+        if group.state not in GROUP_OPEN:
             return
         reason = step_failure_reason(step, error)
         if worker.row is not None:
-            if group.cells[step.name][worker.row].state != "running":
+            if group.cells[step.name][worker.row].state not in _CELL_GENERATING:
                 return
             ready = group.drop_row(worker.row, reason, failed_step=step.name)
             self._cancel_row(group, worker.row)
@@ -366,21 +380,22 @@ class AsyncEngine(EngineCore):
             self.admission.remove(worker)
         self._settle_unstarted(worker)
 
-    # -- modes -----------------------------------------------------------------------------
+    # -- the run's lifecycle ----------------------------------------------------------------
 
     def _begin_drain(self, cause: DatasetGenerationError | None = None) -> None:
         """Early shutdown: admit nothing new, cancel every worker, then salvage complete rows.
 
         `cause` defaults to the breaker's verdict. It is raised by the runner at the end, not
-        logged here: the user reads it once."""
-        if self.mode != "normal":
+        logged here: the user reads it once. Only a running run drains (a stopping one is
+        already cancelling everything)."""
+        if not self._admitting():
             return
         self.early_shutdown = True
         cause = cause if cause is not None else self._shutdown_error()
         self.first_error = self.first_error or cause
         log.info("%s (draining)", cause)
-        self._cancel_everything("draining")
         self.machines.run.fire(self.run, "drain", {"reason": "early_shutdown"})
+        self._cancel_everything()
         for group in list(self.groups.values()):
             self._advance(group)
 
@@ -389,17 +404,20 @@ class AsyncEngine(EngineCore):
         self.first_error = self.first_error or error
         if group is not None and group.fatal is None:
             group.fatal = error
-        previous = self.mode
-        if previous in ("aborting", "cancelling", "broken"):
-            return  # already ending; `broken` ends through `_end_broken`, which fails every group
-        self._cancel_everything("aborting")
-        if previous == "normal":
-            self.machines.run.fire(self.run, "drain", {"reason": "fatal_error"})
+        if self.run.state not in RUN_ABORTABLE:
+            return  # already stopping: the open row groups end through `_advance`
+        self.machines.run.fire(self.run, "abort", {"reason": describe_error(error)})
+        self._cancel_everything()
         for open_group in list(self.groups.values()):
             self._advance(open_group)
 
-    def _cancel_everything(self, mode: str) -> None:
-        self.mode = mode
+    def _interrupt(self) -> None:
+        """The run's task was cancelled: cancel every worker; the TaskGroup awaits them."""
+        if self.run.state in RUN_INTERRUPTIBLE:
+            self.machines.run.fire(self.run, "interrupt")
+        self._cancel_everything()
+
+    def _cancel_everything(self) -> None:
         for worker in self.admission.discard_queued():
             self._settle_unstarted(worker)
         for group in self.groups.values():
@@ -407,15 +425,20 @@ class AsyncEngine(EngineCore):
                 self._cancel_worker(worker)
 
     def _internal_error(self, error: BaseException) -> None:
-        """A bug in rowforge: cancel every task, end the run, raise `DatasetGenerationError`."""
-        if self.mode == "broken":
+        """A bug in rowforge: abort the run, cancel every task, and stop waiting for the
+        bookkeeping (which may be what broke): `execute` ends the run once the TaskGroup has
+        awaited every task, and raises `DatasetGenerationError`."""
+        if self.internal_error is not None:
             return
         log.error("internal error in the dispatcher", exc_info=error)
         wrapped = DatasetGenerationError(f"internal error in rowforge's dispatcher: {error!r}")
         wrapped.__cause__ = error
-        self.first_error = wrapped
-        self.mode = "broken"
+        self.internal_error = self.first_error = wrapped
+        if self.run.state in RUN_ABORTABLE:
+            self.machines.run.fire(self.run, "abort", {"reason": "internal error"})
         for group in self.groups.values():
+            if group.fatal is None:
+                group.fatal = wrapped
             for worker in group.live_workers:
                 if worker.task is not None:
                     worker.task.cancel()
@@ -429,48 +452,55 @@ class AsyncEngine(EngineCore):
     # -- row groups ------------------------------------------------------------------------
 
     def _advance(self, group: RowGroup) -> None:
-        """Take every row-group transition whose guards now hold."""
-        if group.live_workers or group.state not in _OPEN or self.mode == "broken":
+        """Offer `group` the edges that fit the run's state; its guards pick the one that holds.
+
+        Nothing moves while the `no_live_workers` guard says no: the completion of its last
+        worker calls this again. Once quiet, an open row group with no edge allowed is stuck,
+        an engine bug that fails the run instead of hanging (INV-8)."""
+        machine = self.machines.row_groups
+        if group.state not in GROUP_OPEN or not machine.holds(group, "no_live_workers"):
             return
-        if self.mode in ("aborting", "cancelling"):
-            trigger = "fail" if group.fatal is not None else "cancel"
-            self._close_with(group, trigger, "run aborted")
+        if self.run.state in RUN_STOPPING:
+            self._close_with(group, self._stop_trigger(group), "run aborted")
             return
-        if group.state == "seeding":
-            if self.mode == "draining" or not group.surviving_rows:
-                self._close_with(group, "drop", "early shutdown during seeding")
-                return
-            if group.seeds_remaining:
-                return
-            try:
-                self._pre_batch(group)
-            except DatasetGenerationError as error:
-                self._abort(group, error)
-                return
-            self.machines.row_groups.fire(group, "seeded")
-            self._enqueue(group, group.ready_cells())
-            if group.live_workers:
-                return
-        if self.mode == "draining":
+        draining = self.run.state in RUN_DRAINING
+        if group.state in GROUP_SEEDING:
+            if draining:
+                group.drop_all("early shutdown during seeding")
+            candidates = ("seeded", "drop")
+        elif draining:
             group.drop_incomplete("early shutdown")
-            if group.surviving_rows:
-                self.machines.row_groups.fire(group, "salvage")
-                self._start_checkpoint(group)
-            else:
-                self._close_with(group, "drop", "early shutdown")
-            return
-        if not group.surviving_rows:
-            self._close_with(group, "drop", "every row dropped")
-        elif group.incomplete_rows == 0:
-            self.machines.row_groups.fire(group, "cells_done")
+            candidates = ("salvage", "drop")
+        else:
+            candidates = ("cells_done", "drop")
+        chosen = machine.pick(group, candidates)
+        if chosen == "drop":
+            self._close_with(group, "drop", "early shutdown" if draining else "every row dropped")
+        elif chosen == "seeded":
+            self._seeded(group)
+        elif chosen is not None:
+            machine.fire(group, chosen)
             self._start_checkpoint(group)
         else:
             self._internal_error(
                 RuntimeError(
-                    f"row group {group.ident} is stuck: {group.incomplete_rows} incomplete rows "
-                    "and no task left that could complete them"
+                    f"row group {group.ident} is stuck in {group.state!r}: "
+                    f"{group.incomplete_rows} incomplete rows and no task left that could "
+                    "complete them"
                 )
             )
+
+    def _seeded(self, group: RowGroup) -> None:
+        """Seeding is over: pre-batch processors, then `seeded` (its guards check what the
+        processors returned), then the cells that are ready."""
+        try:
+            self._pre_batch(group)
+        except DatasetGenerationError as error:
+            self._abort(group, error)
+            return
+        self.machines.row_groups.fire(group, "seeded")
+        self._enqueue(group, group.ready_cells())
+        self._advance(group)
 
     def _close(self, group: RowGroup) -> None:
         super()._close(group)
@@ -485,10 +515,16 @@ class AsyncEngine(EngineCore):
         task.add_done_callback(partial(self._on_checkpoint_done, group))
 
     async def _checkpoint(self, group: RowGroup) -> Checkpoint | BaseException:
-        """Processors and the write, in a thread. Returns its error instead of raising it: a
-        child task that raises would make the TaskGroup cancel the whole run on its own."""
+        """Post-batch processors, the row-count guard on what they returned, then the write;
+        processors and write run in a thread. Returns its error instead of raising it: a child
+        task that raises would make the TaskGroup cancel the whole run on its own."""
         try:
-            return await run_uninterrupted(self._checkpoint_work, group.ident, group.frame())
+            frame = group.frame()
+            if self._has_stage("post_batch"):
+                stage = await run_uninterrupted(self._post_batch, group.ident, frame)
+                self._require_rows_kept(group, "post_batch", frame.index, stage)
+                frame = stage.frame
+            return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
         except Exception as error:
             return error
 
@@ -499,24 +535,25 @@ class AsyncEngine(EngineCore):
             self._last_progress = self._loop.time()
             outcome = None if task.cancelled() else task.result()
             if outcome is None:
-                self._close_with(group, "cancel", "run cancelled while writing")
+                self._close_with(group, self._stop_trigger(group), "run cancelled while writing")
             elif isinstance(outcome, Checkpoint):
                 self._written(group, outcome)
             else:
                 error = outcome
                 if not isinstance(error, DatasetGenerationError):
                     error = self._sink_failure(group.ident, error)
-                self._abort(None, error)  # first: no new row group is admitted by the close
+                self._abort(group, error)  # first: no new row group is admitted by the close
                 self._close_with(group, "fail", str(error))
             self._check_finished()
         except BaseException as failure:
             self._internal_error(failure)
 
     def _check_finished(self) -> None:
+        """The run is done when the run machine's guards allow it an end (every row group
+        admitted or no longer wanted, every one terminal, no live worker)."""
         if self._done is None or self._done.done():
             return
-        more = self.mode == "normal" and bool(self.todo)
-        if not more and not self.groups and not self.run.live_workers and not self._checkpoints:
+        if self.machines.run.can_finish(self.run):
             self._done.set_result(None)
 
     # -- liveness --------------------------------------------------------------------------

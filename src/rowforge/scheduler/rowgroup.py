@@ -17,16 +17,39 @@ dispatcher (async) or the sync engine calls these methods and drives the machine
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 
 from rowforge.scheduler.ledger import Ledger
 from rowforge.scheduler.plan import Plan, RowGroupPlan
-from rowforge.scheduler.subjects import Cell, Worker
+from rowforge.scheduler.subjects import INITIAL, Cell, Worker
+from rowforge.statemachine import TABLES
 
 Ready = tuple[str, int | None]  # (step, row) for a cell step; (step, None) for a batch step
+
+_GENERATED = TABLES["cell"].dest_of("generate")
+_GENERATING = TABLES["cell"].sources("generate")
+_UNSETTLED = TABLES["cell"].sources("generate", "fail", "skip")  # cells that may still change
+_STARTABLE = TABLES["cell"].sources("start")
+
+
+class RowOutput:
+    """What a batch step or a processor was given and what it returned, as row keys: record
+    indexes for processors (they must keep each row's index and order), positions for batch
+    steps (their values are matched by position). The row-count guard compares the two."""
+
+    __slots__ = ("given", "returned", "source")
+
+    def __init__(self, source: str, given: Iterable[Any], returned: Iterable[Any]) -> None:
+        self.source = source
+        self.given = tuple(given)
+        self.returned = tuple(returned)
+
+    @property
+    def kept(self) -> bool:
+        return self.given == self.returned
 
 
 class RowGroup:
@@ -34,7 +57,7 @@ class RowGroup:
 
     def __init__(self, layout: RowGroupPlan, plan: Plan, ledger: Ledger) -> None:
         self.ident = layout.index
-        self.state = "pending"
+        self.state = INITIAL["row_group"]
         self.layout = layout
         self.start = layout.start
         self._plan = plan
@@ -68,6 +91,19 @@ class RowGroup:
         self.cell_delta = 0  # cells added (or removed) by an allow_resize step, sync engine only
         self.records_resized = 0  # rows added (or removed) by allow_resize steps, sync engine only
         self.extras: dict[str, list[Any]] = {}  # columns added by pre-batch processors
+        self.outputs: list[RowOutput] = []  # the row-count guard's evidence
+
+    # -- the row contract (INV-5) ------------------------------------------------------------
+
+    def record_output(self, source: str, given: Iterable[Any], returned: Iterable[Any]) -> bool:
+        """Keep what a batch step or processor returned as evidence; True when it kept the rows."""
+        output = RowOutput(source, given, returned)
+        self.outputs.append(output)
+        return output.kept
+
+    def rows_kept(self) -> bool:
+        """Every batch step and processor so far returned exactly the rows it was given."""
+        return all(output.kept for output in self.outputs)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -135,9 +171,15 @@ class RowGroup:
         ready: list[Ready] = []
         cells = self.cells[step]
         for row, value in zip(rows, values, strict=True):
-            if cells[row].state == "running":
+            if cells[row].state in _GENERATING:
                 ready.extend(self.generate(step, row, value))
+        self._batch_produced(step)
         return ready
+
+    def _batch_produced(self, step: str) -> None:
+        """A batch step produced its values: one seed step fewer to wait for (`seeds_done`)."""
+        if step in self._plan.seed_steps:
+            self.seeds_remaining -= 1
 
     def _became_ready(self, step: str, row: int, ready: list[Ready]) -> None:
         if step in self.batch_outstanding:
@@ -161,7 +203,7 @@ class RowGroup:
                 continue
             waiting, cells = self.waiting[step.name], self.cells[step.name]
             for row in self.surviving():
-                if waiting[row] == 0 and cells[row].state == "pending":
+                if waiting[row] == 0 and cells[row].state in _STARTABLE:
                     ready.append((step.name, row))
         return ready
 
@@ -183,7 +225,7 @@ class RowGroup:
         ready: list[Ready] = []
         for step in self._plan.steps:
             cell = self.cells[step.name][row]
-            if cell.state in ("pending", "running"):
+            if cell.state in _UNSETTLED:
                 if step.name == failed_step:
                     self._ledger.settle(cell, "fail")
                 else:
@@ -244,7 +286,7 @@ class RowGroup:
                 self.values[s.name] = list(frame[s.name])
                 cells = [Cell(self.ident, row, s.name) for row in range(new)]
                 for cell in cells:
-                    cell.state, cell.counted = "generated", True
+                    cell.state = _GENERATED  # built generated: the resizing step produced it
                 self.cells[s.name] = cells
             else:
                 self.values[s.name] = [None] * new
@@ -253,6 +295,7 @@ class RowGroup:
                 self.waiting[s.name] = [len(s.depends_on) - ready_deps] * new
         self.extras = {n: list(frame[n]) for n in self.extras if n in frame.columns}
         self.num_rows = self.expected_rows = new
+        self._batch_produced(step)
         self.dropped = [False] * new
         self.surviving_rows = new
         remaining = len(steps) - len(produced)

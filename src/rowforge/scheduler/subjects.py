@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from rowforge.scheduler.rowgroup import RowGroup
 
 
+INITIAL = {name: table.initial for name, table in TABLES.items()}
+
+
 class Worker:
     """One attempt of one task: a cell step on one row, or a batch step on a row group."""
 
@@ -69,7 +72,7 @@ class Worker:
         created: float,
     ) -> None:
         self.ident = ident
-        self.state = "pending"
+        self.state = INITIAL["worker"]
         self.step = step
         self.row_group = row_group
         self.row = row
@@ -89,16 +92,16 @@ class Worker:
 
 
 class Cell:
-    """One (row, column) value's accounting: it ends exactly once (INV-4)."""
+    """One (row, column) value's accounting: it ends exactly once (INV-4); the ledger, not the
+    cell, knows whether it was counted."""
 
-    __slots__ = ("column", "counted", "row", "row_group", "state")
+    __slots__ = ("column", "row", "row_group", "state")
 
     def __init__(self, row_group: int, row: int, column: str) -> None:
         self.row_group = row_group
         self.row = row
         self.column = column
-        self.state = "pending"
-        self.counted = False
+        self.state = INITIAL["cell"]
 
     @property
     def ident(self) -> tuple[int, int, str]:
@@ -106,13 +109,14 @@ class Cell:
 
 
 class RunState:
-    """The run's own subject; the dispatcher keeps the counters the run guards read."""
+    """The run's own subject; the engine keeps the counters the run guards read."""
 
-    def __init__(self, target_records: int) -> None:
+    def __init__(self, target_records: int, row_groups: int) -> None:
         self.ident = "run"
-        self.state = "pending"
+        self.state = INITIAL["run"]
         self.target_records = target_records
         self.live_workers = 0
+        self.unadmitted_row_groups = row_groups
         self.open_row_groups = 0
         self.records_written = 0
 
@@ -122,6 +126,7 @@ def run_guards() -> dict[str, Callable[[RunState], bool]]:
         # INV-2: the run never ends while one of its workers is alive.
         "no_live_workers": lambda run: run.live_workers == 0,
         "all_row_groups_terminal": lambda run: run.open_row_groups == 0,
+        "all_row_groups_admitted": lambda run: run.unadmitted_row_groups == 0,
         # INV-6: completed means every planned record is on disk, nothing less.
         "target_reached": lambda run: run.records_written == run.target_records,
         "some_rows_written": lambda run: run.records_written > 0,
@@ -132,10 +137,13 @@ def row_group_guards() -> dict[str, Callable[[RowGroup], bool]]:
     return {
         # INV-2: a row group ends only after every worker of it was awaited.
         "no_live_workers": lambda group: not group.live_workers,
-        # INV-5: processors and batch steps may not resize a row group (sync engine excepted,
-        # where an allow_resize step re-bases `expected_rows` explicitly).
-        "row_count_unchanged": lambda group: group.num_rows == group.expected_rows,
+        # INV-5: every batch step and processor returned the rows it was given (count, and
+        # for processors the record indexes in order); read from what they returned.
+        "row_count_unchanged": lambda group: group.rows_kept(),
         "has_rows": lambda group: group.surviving_rows > 0,
+        "seeds_done": lambda group: group.seeds_remaining == 0,
+        "cells_complete": lambda group: group.incomplete_rows == 0,
+        "has_fatal_error": lambda group: group.fatal is not None,
     }
 
 
@@ -143,13 +151,17 @@ def worker_guards() -> dict[str, Callable[[Worker], bool]]:
     return {
         "leases_held": lambda worker: worker.has_leases,  # INV-10
         "leases_released": lambda worker: not worker.has_leases,  # INV-3
+        # INV-2: a worker started as a task is drained only once that task is done.
+        "task_finished": lambda worker: worker.task is None or worker.task.done(),
     }
 
 
-def cell_guards(upstream_ready: Callable[[Cell], bool]) -> dict[str, Callable[[Cell], bool]]:
+def cell_guards(
+    upstream_ready: Callable[[Cell], bool], counted: Callable[[Cell], bool]
+) -> dict[str, Callable[[Cell], bool]]:
     return {
         "upstream_generated": upstream_ready,  # INV-9
-        "not_yet_counted": lambda cell: not cell.counted,  # INV-4
+        "not_yet_counted": lambda cell: not counted(cell),  # INV-4, asked of the ledger
     }
 
 
@@ -157,14 +169,18 @@ class Machines:
     """The four machines of one run, wired to one event log."""
 
     def __init__(
-        self, events: EventLog, trace: bool, upstream_ready: Callable[[Cell], bool]
+        self,
+        events: EventLog,
+        trace: bool,
+        upstream_ready: Callable[[Cell], bool],
+        counted: Callable[[Cell], bool],
     ) -> None:
         detail_log = events if trace else None
         self.run = ReferenceMachine(SPECS["run"], _guards(run_guards()), events)
         self.row_groups = ReferenceMachine(SPECS["row_group"], _guards(row_group_guards()), events)
         self.workers = CompiledMachine(TABLES["worker"], _guards(worker_guards()), detail_log)
         self.cells = CompiledMachine(
-            TABLES["cell"], _guards(cell_guards(upstream_ready)), detail_log
+            TABLES["cell"], _guards(cell_guards(upstream_ready, counted)), detail_log
         )
 
 

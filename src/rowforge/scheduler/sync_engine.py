@@ -27,7 +27,15 @@ import pandas as pd
 
 from rowforge.errors import DatasetGenerationError, describe_error
 from rowforge.scheduler.calls import batch_values, call_step
-from rowforge.scheduler.core import EngineCore, log, step_failure_reason
+from rowforge.scheduler.core import (
+    GROUP_SEEDING,
+    RUN_ABORTABLE,
+    RUN_INTERRUPTIBLE,
+    Checkpoint,
+    EngineCore,
+    log,
+    step_failure_reason,
+)
 from rowforge.scheduler.plan import Step
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import RowGroup
@@ -54,23 +62,26 @@ class SyncEngine(EngineCore):
         self.machines.run.fire(self.run, "start")
         shift = 0  # how far allow_resize steps moved later record indices
         try:
-            while self.todo and self.mode == "normal":
-                layout = self.plan.row_group(self.todo.popleft())
-                group = self._open_group(layout)
-                group.start = layout.start + shift
+            while self.todo and self._admitting():
+                group = self._open_next_group()
+                planned = group.num_rows
+                group.start += shift
                 await self._run_group(group)
-                shift += group.num_rows - layout.size
+                shift += group.num_rows - planned
         except asyncio.CancelledError:
+            if self.run.state in RUN_INTERRUPTIBLE:
+                self.machines.run.fire(self.run, "interrupt")
             for group in list(self.groups.values()):
-                self._close_with(group, "cancel", "run cancelled")
-            self.machines.run.fire(self.run, "cancel")
+                trigger = self.machines.row_groups.pick(group, ("fail", "cancel"))
+                self._close_with(group, trigger or "cancel", "run cancelled")
+            self._end()
             raise
         self._end()
 
     async def _run_group(self, group: RowGroup) -> None:
         done: list[str] = []
         for step in self.plan.steps:
-            leaving_seeding = group.state == "seeding" and step.name not in self.plan.seed_steps
+            leaving_seeding = group.state in GROUP_SEEDING and step.name not in self.plan.seed_steps
             if leaving_seeding and not self._seeded(group):
                 return
             try:
@@ -81,23 +92,22 @@ class SyncEngine(EngineCore):
             except DatasetGenerationError as error:
                 self._abort(group, error)
                 return
-            if self.mode != "normal":
+            if not self._admitting():  # early shutdown: no row is whole before the last step
                 self._close_with(group, "drop", "early shutdown")
                 return
-            if not group.surviving_rows:
+            if self.machines.row_groups.pick(group, ("drop",)):  # no row survived
                 self._close_with(group, "drop", "every row dropped")
                 return
             done.append(step.name)
-        if group.state == "seeding" and not self._seeded(group):
+        if group.state in GROUP_SEEDING and not self._seeded(group):
             return
         self.machines.row_groups.fire(group, "cells_done")
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         try:
-            checkpoint = await run_uninterrupted(self._checkpoint_work, group.ident, group.frame())
+            checkpoint = await self._checkpoint(group)
         except DatasetGenerationError as error:
-            self._close_with(group, "fail", str(error))
-            self._abort(None, error)
+            self._abort(group, error)
             return
         self._written(group, checkpoint)
         if task is not None and task.cancelling() > cancels:
@@ -105,8 +115,17 @@ class SyncEngine(EngineCore):
             # started write is never abandoned); now the cancellation takes effect.
             raise asyncio.CancelledError
 
+    async def _checkpoint(self, group: RowGroup) -> Checkpoint:
+        """Post-batch processors, the row-count guard on what they returned, then the write."""
+        frame = group.frame()
+        if self._has_stage("post_batch"):
+            stage = await run_uninterrupted(self._post_batch, group.ident, frame)
+            self._require_rows_kept(group, "post_batch", frame.index, stage)
+            frame = stage.frame
+        return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
+
     def _seeded(self, group: RowGroup) -> bool:
-        if not group.surviving_rows:
+        if self.machines.row_groups.pick(group, ("seeded", "drop")) == "drop":
             self._close_with(group, "drop", "every row dropped")
             return False
         try:
@@ -129,12 +148,13 @@ class SyncEngine(EngineCore):
             group.resize(step.name, value, done)
             self.run.target_records += group.num_rows - before  # the resize moved the target
             return
-        values = batch_values(step, group.ident, value, len(rows))
+        values = batch_values(step, group.ident, value)
+        self._require_batch_rows(group, step, rows, values)
         group.generate_batch(step.name, rows, values)
 
     async def _run_cells(self, group: RowGroup, step: Step) -> None:
         for row in list(group.surviving()):
-            if self.mode != "normal":
+            if not self._admitting():
                 return
             try:
                 value = await self._attempts(group, step, row, (row,))
@@ -169,7 +189,7 @@ class SyncEngine(EngineCore):
             if kind is ErrorKind.RETRYABLE:
                 spent += worker.finished - worker.started
             delay = None
-            if self.mode == "normal" and exhausted is None:
+            if self._admitting() and exhausted is None:
                 delay = self.retry.next_delay(
                     kind, error, retries=retries, rate_limited=rate_limited, spent=spent
                 )
@@ -229,32 +249,25 @@ class SyncEngine(EngineCore):
     def _finish_worker(self, worker: Worker, trigger: str) -> None:
         if not worker.finished:
             worker.finished = asyncio.get_running_loop().time()
-        worker.outcome = {
-            "succeed": "succeeded",
-            "defer": "deferred",
-            "fail": "failed",
-            "cancel": "cancelled",
-        }[trigger]
-        self.machines.workers.fire(worker, trigger)
+        worker.outcome = self.machines.workers.fire(worker, trigger)
         self.admission.release(worker)
         self._drain(worker)
 
     def _begin_drain(self, cause: DatasetGenerationError | None = None) -> None:
         """Early shutdown (the breaker's verdict unless `cause` says otherwise); the runner
         raises it at the end, so it is logged here only at INFO."""
-        if self.mode != "normal":
+        if not self._admitting():
             return
         self.early_shutdown = True
         cause = cause if cause is not None else self._shutdown_error()
         self.first_error = self.first_error or cause
         log.info("%s (draining)", cause)
-        self.mode = "draining"
         self.machines.run.fire(self.run, "drain", {"reason": "early_shutdown"})
 
-    def _abort(self, group: RowGroup | None, error: BaseException) -> None:
+    def _abort(self, group: RowGroup, error: BaseException) -> None:
+        """A fatal error in `group`: the run aborts, the row group fails, nothing more runs."""
         self.first_error = self.first_error or error
-        if group is not None:
-            self._close_with(group, "fail", describe_error(error))
-        if self.mode == "normal":
-            self.machines.run.fire(self.run, "drain", {"reason": "fatal_error"})
-        self.mode = "aborting"
+        group.fatal = group.fatal or error
+        if self.run.state in RUN_ABORTABLE:
+            self.machines.run.fire(self.run, "abort", {"reason": describe_error(error)})
+        self._close_with(group, "fail", describe_error(error))

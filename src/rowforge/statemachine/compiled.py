@@ -15,6 +15,12 @@ the same random triggers and guard outcomes and requires identical states and er
 Semantics (identical to `ReferenceMachine.fire`): an unknown or illegal trigger raises
 `IllegalTransition`; the first guard whose verdict differs from what the edge needs raises
 `GuardRejected`; in both cases the subject's state is unchanged.
+
+The table also carries the spec facts the engine needs (the initial state, the terminal states,
+where a trigger may fire from), so no state name has to be copied into code by hand. `refusal`
+evaluates an edge's guards without taking it; `choose` lets the guards pick the one edge, among
+the engine's candidates, that may fire now: the engine says what it wants to happen, the spec's
+guards say whether and how.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ import attrs
 import transitions
 
 from rowforge.errors import GuardRejected, IllegalTransition, SpecError
+from rowforge.statemachine.building import GuardCheck, build_reference_machine
 from rowforge.statemachine.events import EventLog
 from rowforge.statemachine.guards import Guard, Guards, Subject, check_guards_implemented
-from rowforge.statemachine.reference import GuardCheck, build_reference_machine
 from rowforge.statemachine.spec import MachineSpec
 
 
@@ -42,10 +48,38 @@ class CompiledEdge:
 
 @attrs.frozen
 class TransitionTable:
-    """source -> trigger -> edge, for one machine."""
+    """source -> trigger -> edge, for one machine, with the initial and terminal states."""
 
     machine: str
+    initial: str
     edges: Mapping[str, Mapping[str, CompiledEdge]]
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        """States with no way out (the spec loader guarantees these are its `terminal` list)."""
+        return frozenset(state for state, by_trigger in self.edges.items() if not by_trigger)
+
+    def sources(self, *triggers: str) -> frozenset[str]:
+        """Every state from which one of `triggers` may fire; unknown triggers are a bug."""
+        found = {state for state, by in self.edges.items() for t in by if t in triggers}
+        known = {t for by in self.edges.values() for t in by}
+        unknown = sorted(set(triggers) - known)
+        if unknown:
+            raise SpecError(f"{self.machine}: no transition is triggered by {unknown}")
+        return frozenset(found)
+
+    def dest_of(self, trigger: str) -> str:
+        """The one state `trigger` leads to from every source; a spec where it leads to several
+        has no single answer (`SpecError`)."""
+        dests = {by[trigger].dest for by in self.edges.values() if trigger in by}
+        if len(dests) != 1:
+            raise SpecError(f"{self.machine}: trigger {trigger!r} leads to {sorted(dests)}")
+        return dests.pop()
+
+    def endings(self, source: str) -> tuple[str, ...]:
+        """The triggers that lead from `source` straight into a terminal state."""
+        terminal = self.terminal
+        return tuple(t for t, edge in self.edges[source].items() if edge.dest in terminal)
 
 
 def compile_table(name: str, machine: transitions.Machine) -> TransitionTable:
@@ -69,7 +103,7 @@ def compile_table(name: str, machine: transitions.Machine) -> TransitionTable:
             if transition.dest is None:
                 raise SpecError(f"{name}: internal transition {trigger!r} has no dest")
             edges[source][trigger] = CompiledEdge(transition.dest, tuple(checks))
-    return TransitionTable(name, edges)
+    return TransitionTable(name, str(machine.initial), edges)
 
 
 def compile_spec(spec: MachineSpec) -> TransitionTable:
@@ -83,12 +117,13 @@ _BoundEdge = tuple[str, tuple[tuple[Guard, str, bool], ...]]
 class CompiledMachine:
     """Fires transitions on many lightweight subjects from a table bound to guard functions."""
 
-    __slots__ = ("_edges", "_log", "name")
+    __slots__ = ("_edges", "_log", "name", "table")
 
     def __init__(self, table: TransitionTable, guards: Guards, log: EventLog | None = None) -> None:
         used = (g for by in table.edges.values() for e in by.values() for g, _ in e.checks)
         check_guards_implemented(table.machine, used, guards)
         self.name = table.machine
+        self.table = table
         self._log = log
         self._edges: dict[str, dict[str, _BoundEdge]] = {
             source: {
@@ -98,9 +133,22 @@ class CompiledMachine:
             for source, by_trigger in table.edges.items()
         }
 
+    def refusal(self, subject: Subject, trigger: str) -> GuardRejected | None:
+        """Why `trigger` may not fire now (the first guard that says no), or None if it may.
+        Raises `IllegalTransition` when the trigger has no edge out of the current state."""
+        source = subject.state
+        try:
+            _, checks = self._edges[source][trigger]
+        except KeyError:
+            raise IllegalTransition(self.name, subject.ident, trigger, source) from None
+        for guard, name, expected in checks:
+            if bool(guard(subject)) is not expected:
+                return GuardRejected(self.name, subject.ident, trigger, source, name, expected)
+        return None
+
     def fire(self, subject: Subject, trigger: str, details: Mapping[str, Any] | None = None) -> str:
         """Take transition `trigger` and return the dest, or raise and change nothing."""
-        source = subject.state
+        source = subject.state  # the hot path: `refusal`'s checks, inlined
         try:
             dest, checks = self._edges[source][trigger]
         except KeyError:

@@ -16,7 +16,11 @@ Rules that live here rather than in the spec (the diagram script cannot see them
 - a guard that says no raises `GuardRejected` naming the guard; `transitions` itself would only
   return False, and a silent False is exactly how engines lose data;
 - the subject's own `state` attribute is the single place the state lives (`_Model.state` is a
-  property over it), so compiled and reference machines expose state the same way.
+  property over it), so compiled and reference machines expose state the same way;
+- `pick` names the one edge among the engine's candidates whose guards hold, and refuses a
+  choice of two: the guards of the edges leaving a state must exclude each other, so that the
+  spec, not the order in which code asks, decides what happens; `finish` fires the one allowed
+  edge into a terminal state.
 
 `transitions.AsyncMachine` is never used: it swallows `CancelledError`.
 """
@@ -28,58 +32,14 @@ from typing import Any
 
 import transitions
 
-from rowforge.errors import GuardRejected, IllegalTransition
+from rowforge.errors import GuardRejected, IllegalTransition, SpecError
+from rowforge.statemachine.building import GuardCheck, build_reference_machine
+from rowforge.statemachine.compiled import CompiledMachine, compile_table
 from rowforge.statemachine.events import EventLog
 from rowforge.statemachine.guards import Guards, Subject, check_guards_implemented
 from rowforge.statemachine.spec import MachineSpec
 
-
-class GuardCheck:
-    """A `transitions` condition that evaluates one named guard and remembers a refusal.
-
-    `expected` is True for a spec `conditions` entry and False for an `unless` entry; it mirrors
-    the `target` transitions gives the condition, so a refusal can be reported precisely.
-    """
-
-    __slots__ = ("expected", "name")
-
-    def __init__(self, name: str, expected: bool) -> None:
-        self.name = name
-        self.expected = expected
-
-    def __call__(self, event: Any) -> bool:
-        model: _Model = event.model
-        verdict = bool(model.guards[self.name](model.subject))
-        if verdict is not self.expected:
-            # transitions stops at the first condition that fails; remember which one it was.
-            model.rejected_by = self
-        return verdict
-
-    def __repr__(self) -> str:
-        return f"GuardCheck({self.name!r}, expected={self.expected})"
-
-
-def build_reference_machine(spec: MachineSpec) -> transitions.Machine:
-    """A model-less synchronous `transitions.Machine` equivalent to `spec`."""
-    return transitions.Machine(
-        model=None,
-        states=[state.name for state in spec.states],
-        initial=spec.initial,
-        transitions=[
-            {
-                "trigger": t.trigger,
-                "source": t.source,
-                "dest": t.dest,
-                "conditions": [GuardCheck(name, True) for name in t.conditions],
-                "unless": [GuardCheck(name, False) for name in t.unless],
-            }
-            for t in spec.transitions
-        ],
-        auto_transitions=False,
-        send_event=True,
-        ignore_invalid_triggers=False,
-        name=spec.name,
-    )
+__all__ = ["GuardCheck", "ReferenceMachine", "build_reference_machine"]
 
 
 class _Model:
@@ -110,6 +70,14 @@ class ReferenceMachine:
         self._log = log
         self._machine = build_reference_machine(spec)
         self._models: dict[Hashable, _Model] = {}
+        # The same edges as a table, to evaluate guards without taking an edge (`refusal`); the
+        # differential test proves table and machine agree.
+        self._table = CompiledMachine(compile_table(spec.name, self._machine), guards)
+
+    @property
+    def table(self) -> CompiledMachine:
+        """This machine's edges as a compiled table bound to the same guards."""
+        return self._table
 
     @property
     def machine(self) -> transitions.Machine:
@@ -153,3 +121,45 @@ class ReferenceMachine:
         if self._log is not None:
             self._log.record(self.spec.name, subject.ident, trigger, source, subject.state, details)
         return subject.state
+
+    def refusal(self, subject: Subject, trigger: str) -> GuardRejected | None:
+        """The first guard that keeps `trigger` from firing now, or None when it may fire."""
+        return self._table.refusal(subject, trigger)
+
+    def holds(self, subject: Subject, guard: str) -> bool:
+        """Evaluate one of this machine's guards on `subject` (the engine asks the spec's guard
+        rather than repeating its test in an `if`)."""
+        return bool(self._guards[guard](subject))
+
+    def pick(self, subject: Subject, candidates: tuple[str, ...]) -> str | None:
+        """The one candidate trigger whose guards hold now, or None when none may fire yet.
+
+        Two candidates enabled at once is a spec bug (`SpecError`): the guards of the edges the
+        engine offers must exclude each other, so the spec, not the order of the candidates,
+        decides. A candidate with no edge out of the current state raises `IllegalTransition`.
+        """
+        enabled = [t for t in candidates if self.refusal(subject, t) is None]
+        if len(enabled) > 1:
+            raise SpecError(
+                f"{self.spec.name} {subject.ident!r} in {subject.state!r}: the guards of "
+                f"{enabled} all hold at once; the spec must make them exclude each other"
+            )
+        return enabled[0] if enabled else None
+
+    def can_finish(self, subject: Subject) -> bool:
+        """Whether an edge into a terminal state may fire now."""
+        return self.pick(subject, self._table.table.endings(subject.state)) is not None
+
+    def finish(self, subject: Subject, details: Mapping[str, Any] | None = None) -> str:
+        """Take the one edge into a terminal state that the guards allow now; return the state.
+
+        Raises `GuardRejected` (the first ending's refusal) when no ending is allowed yet."""
+        endings = self._table.table.endings(subject.state)
+        if not endings:
+            raise IllegalTransition(self.spec.name, subject.ident, "finish", subject.state)
+        trigger = self.pick(subject, endings)
+        if trigger is None:
+            refused = self.refusal(subject, endings[0])
+            assert refused is not None
+            raise refused
+        return self.fire(subject, trigger, details)
