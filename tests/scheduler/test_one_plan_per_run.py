@@ -17,7 +17,7 @@ import pytest
 from rowforge.api import build, preview, resume
 from rowforge.build import build_from_plan, build_steps, preview_steps
 from rowforge.config.columns import ExpressionColumn, IntegerSampler, LLMTextColumn
-from rowforge.config.dataset import DatasetConfig
+from rowforge.config.dataset import DatasetConfig, save_config
 from rowforge.errors import ConfigError
 from rowforge.models import MockSettings, ModelConfig
 from rowforge.scheduler import Plan, RunConfig, Step, build_plan, run_plan, run_steps
@@ -66,6 +66,22 @@ def test_build_plans_the_run_once(plans_built: list[Plan], tmp_path: Path) -> No
     assert result.outcome == "completed"
     assert len(plans_built) == 1
     assert result.metadata["total_num_batches"] == plans_built[0].num_row_groups == 3
+
+
+def test_rowforge_run_plans_the_run_once(plans_built: list[Plan], tmp_path: Path) -> None:
+    """The CLI checks the config before it claims the output directory, but leaves compiling
+    and planning to `build`: no validation-only plan beside the run's."""
+    from typer.testing import CliRunner
+
+    from rowforge.cli import app
+
+    save_config(CONFIG, tmp_path / "config.yaml")
+    output = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "config.yaml"), "-n", "6", "-o", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(plans_built) == 1
 
 
 def test_preview_plans_the_run_once(plans_built: list[Plan]) -> None:
