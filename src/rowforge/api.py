@@ -15,8 +15,8 @@ import attrs
 import pandas as pd
 
 from rowforge.build import (
-    build_steps,
-    preview_steps,
+    build_from_plan,
+    preview_plan,
     row_group_record,
     run_identity,
 )
@@ -24,11 +24,11 @@ from rowforge.build import (
     resume as resume_steps,
 )
 from rowforge.config.columns import SeedDatasetColumns
-from rowforge.config.compile import compile_config
+from rowforge.config.compile import CompiledConfig, compile_config
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
-from rowforge.config.validate import validate_config
+from rowforge.config.validate import check_config, validate_config
 from rowforge.errors import ConfigError
-from rowforge.scheduler import RunConfig, RunResult, TaskTrace, build_plan
+from rowforge.scheduler import Plan, RunConfig, RunResult, TaskTrace, build_plan
 from rowforge.storage.metadata import read_metadata, render_metadata
 
 CONFIG_FILE = "config.yaml"
@@ -105,18 +105,15 @@ def build(
     output = Path(output_dir)
     _check_arguments(config, run_config)
     config = anchored_paths(config)
-    validate_config(config)  # everything a run would find out later fails before the disk
-    compiled = compile_config(config, run_config, num_records)
-    result = build_steps(
-        compiled.steps,
-        num_records,
+    compiled, plan = _compile_and_plan(config, run_config, num_records)
+    result = build_from_plan(
+        plan,
         output,
         config=compiled.run_config,
         processors=compiled.processors,
         dataset_name=dataset_name,
         lifespan=compiled.registry,
         column_types=compiled.column_types,
-        recipe=False,
         fingerprint=_fingerprint(config),
         on_progress=on_progress,
         overwrite=overwrite,
@@ -130,16 +127,13 @@ def preview(
 ) -> PreviewResults:
     """Generate a few records in memory (nothing is written to disk)."""
     _check_arguments(config, run_config)
-    validate_config(config)
-    compiled = compile_config(config, run_config, num_records)
-    result = preview_steps(
-        compiled.steps,
-        num_records,
+    compiled, plan = _compile_and_plan(config, run_config, num_records)
+    result = preview_plan(
+        plan,
         config=compiled.run_config,
         processors=compiled.processors,
         lifespan=compiled.registry,
     )
-    plan = build_plan(compiled.steps, num_records, compiled.run_config.buffer_size)
     identity = run_identity(
         plan, compiled.processors, compiled.run_config, "preview", _fingerprint(config)
     )
@@ -188,6 +182,16 @@ def resume(
         column_types=compiled.column_types,
     )
     return BuildResult(output, read_metadata(output), result)
+
+
+def _compile_and_plan(
+    config: DatasetConfig, run_config: RunConfig | None, num_records: int
+) -> tuple[CompiledConfig, Plan]:
+    """Check what a run would find out later (before anything touches the disk), compile, and
+    build the run's one plan: everything downstream reads this plan, none builds its own."""
+    check_config(config)
+    compiled = compile_config(config, run_config, num_records)
+    return compiled, build_plan(compiled.steps, num_records, compiled.run_config.buffer_size)
 
 
 def _check_arguments(config: object, run_config: object) -> None:

@@ -31,9 +31,10 @@ import pyarrow.parquet as pq
 from rowforge.errors import ConfigError, RowforgeError, describe_error
 from rowforge.processors import Processor
 from rowforge.recipe import load_recipe, save_recipe
-from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_steps
+from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
+from rowforge.scheduler.runner import config_for
 from rowforge.statemachine import EventLog
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
@@ -108,24 +109,61 @@ def build_steps(
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
 ) -> RunResult:
-    """Generate `num_records` records into `output_dir` (see the module docstring for layout).
-
-    `output_dir` must be new or empty; with `overwrite`, an earlier rowforge output there is
-    removed first (see `storage.output_dir`). `on_claimed` writes the caller's own inputs into
-    the new directory before it appears under its name. `column_types` fixes columns' Arrow
-    types for every file (other columns keep the first type written, see
-    `storage.arrow_types`). Raises like `run_steps`; metadata.json is complete (with `outcome`
-    and `first_error`) before anything is raised.
-    """
+    """Generate `num_records` records of `steps` into `output_dir`: plans the steps once, then
+    runs `build_from_plan` (whose docstring says what the options do). With `recipe`,
+    recipe.json keeps the steps as declared so `resume` can rebuild them without the caller's
+    code."""
     config = config or RunConfig()
+    return build_from_plan(
+        build_plan(steps, num_records, config.buffer_size),
+        output_dir,
+        config=config,
+        processors=processors,
+        dataset_name=dataset_name,
+        lifespan=lifespan,
+        recipe_steps=steps if recipe else None,
+        fingerprint=fingerprint,
+        on_progress=on_progress,
+        overwrite=overwrite,
+        on_claimed=on_claimed,
+        column_types=column_types,
+    )
+
+
+def build_from_plan(
+    plan: Plan,
+    output_dir: Path | str,
+    *,
+    config: RunConfig | None = None,
+    processors: Sequence[Processor] = (),
+    dataset_name: str = "dataset",
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    recipe_steps: Sequence[Step] | None = None,
+    fingerprint: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    on_claimed: Callable[[Path], None] | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> RunResult:
+    """Generate the records of `plan` into `output_dir` (see the module docstring for layout).
+
+    `plan` is the run's one plan: metadata.json, the engine and the result all read it.
+    `output_dir` must be new or empty; with `overwrite`, an earlier rowforge output there is
+    removed first (see `storage.output_dir`). `recipe_steps` (the steps as declared) are saved
+    to recipe.json; None saves no recipe. `on_claimed` writes the caller's own inputs into the
+    new directory before it appears under its name. `column_types` fixes columns' Arrow types
+    for every file (other columns keep the first type written, see `storage.arrow_types`).
+    Raises like `run_plan`; metadata.json is complete (with `outcome` and `first_error`) before
+    anything is raised.
+    """
+    config = config_for(plan, config)  # before the directory is claimed: nothing to clean up
     output = Path(output_dir)
-    plan = build_plan(steps, num_records, config.buffer_size)
     identity = run_identity(plan, processors, config, dataset_name, fingerprint)
     schema = RunSchema(column_types)
 
     def prepare(directory: Path) -> None:
-        if recipe:
-            save_recipe(directory, steps, processors, config)
+        if recipe_steps is not None:
+            save_recipe(directory, recipe_steps, processors, config)
         if on_claimed is not None:
             on_claimed(directory)
         MetadataRecorder(directory, identity, _engine_name(plan, config), (), schema).write(
@@ -135,7 +173,6 @@ def build_steps(
     claim_output_dir(output, overwrite=overwrite, prepare=prepare)
     return _run_into(
         output,
-        steps,
         plan,
         identity,
         config,
@@ -157,13 +194,22 @@ def preview_steps(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
     """Generate a few records in memory: nothing touches the disk. `result.dataset` holds them."""
-    return run_steps(
-        steps,
-        num_records,
-        config=config,
-        sink=MemorySink(),
-        processors=processors,
-        lifespan=lifespan,
+    config = config or RunConfig()
+    plan = build_plan(steps, num_records, config.buffer_size)
+    return preview_plan(plan, config=config, processors=processors, lifespan=lifespan)
+
+
+def preview_plan(
+    plan: Plan,
+    *,
+    config: RunConfig | None = None,
+    processors: Sequence[Processor] = (),
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+) -> RunResult:
+    """`preview_steps` for a caller that already planned the run (and reads the same plan to
+    describe it)."""
+    return run_plan(
+        plan, config=config, sink=MemorySink(), processors=processors, lifespan=lifespan
     )
 
 
@@ -209,7 +255,6 @@ def resume(
     existing = pq.read_schema(output / kept[0].file) if kept and kept[0].file else None
     return _run_into(
         output,
-        steps,
         plan,
         identity,
         config,
@@ -241,7 +286,6 @@ def run_identity(
 
 def _run_into(
     output: Path,
-    steps: Sequence[Step],
     plan: Plan,
     identity: RunIdentity,
     config: RunConfig,
@@ -266,9 +310,8 @@ def _run_into(
                 on_progress(done, identity.target_num_records)
 
         try:
-            result = run_steps(
-                steps,
-                plan.num_records,
+            result = run_plan(
+                plan,
                 config=config,
                 sink=ParquetSink(output, schema),
                 processors=processors,

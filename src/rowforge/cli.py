@@ -46,16 +46,20 @@ def _errors(command: str, debug: bool) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
-def _load_valid(path: Path) -> Any:
+def _load_valid(path: Path, *, then_compile: bool = True) -> Any:
     """The config at `path`, checked for everything a run would meet (`validate_config`), with
-    errors naming the file, so `run` refuses bad input before it touches the output directory."""
+    errors naming the file, so `run` refuses bad input before it touches the output directory.
+
+    `run` passes `then_compile=False`: the checks stop before compiling and planning
+    (`check_config`), because `build` compiles the config and plans the run once itself.
+    """
     from rowforge.config.dataset import load_config
-    from rowforge.config.validate import validate_config
+    from rowforge.config.validate import check_config, validate_config
     from rowforge.errors import ConfigError
 
     dataset = load_config(path)
     try:
-        validate_config(dataset)
+        (validate_config if then_compile else check_config)(dataset)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
     return dataset
@@ -116,7 +120,7 @@ def run(
 
     _logging(debug)
     with _errors("run", debug), _gc_tuned():
-        dataset = _load_valid(config)
+        dataset = _load_valid(config, then_compile=False)
         settings = _run_config(
             buffer_size=buffer_size,
             max_in_flight=max_in_flight,

@@ -9,8 +9,8 @@ import attrs
 import pytest
 
 from rowforge.errors import ConfigError
-from rowforge.models import MockSettings, ModelClient, ModelConfig, create_client
-from rowforge.models.config import FieldError, describe
+from rowforge.models import CLIENT_TYPES, MockSettings, ModelClient, ModelConfig, create_client
+from rowforge.models.config import PROVIDERS, FieldError, describe
 from rowforge.models.mock import MockClient
 from rowforge.models.openai_client import OpenAIClient
 
@@ -177,3 +177,9 @@ def test_describe_names_the_type_and_a_short_value() -> None:
     assert describe(5) == "int 5"
     assert describe(None) == "None"
     assert describe(list(range(100))) == "list"
+
+
+def test_every_provider_a_model_config_accepts_has_a_client_and_no_other() -> None:
+    """`CLIENT_TYPES` is the providers' table: a name `ModelConfig` accepts without a client
+    would only fail when the run first calls the model."""
+    assert sorted(CLIENT_TYPES) == sorted(PROVIDERS)

@@ -182,8 +182,9 @@ _STARTS_AT_ONCE = (
 )
 NEVER_TAKEN: dict[tuple[str, str, str], str] = {
     ("run", "pending", "abort"): (
-        "nothing in the engine fires it: a planning, engine-choice or lifespan failure is "
-        "raised by run_steps_async before execute() creates the run subject"
+        "nothing in the engine fires it: a planning failure is raised before the run starts, "
+        "an engine-choice or lifespan failure by run_plan_async before execute() creates the "
+        "run subject"
     ),
     ("run", "pending", "cancel"): _STARTS_AT_ONCE,
     ("row_group", "pending", "cancel"): _NOT_A_SUBJECT,

@@ -4,6 +4,9 @@ Theory of operation
 -------------------
 Each column becomes one `Step` named after it (a seed dataset becomes a hidden loader step plus
 one cheap batch step per output column; a post-batch `DropColumns` removes the hidden column).
+How is data, not code: `COLUMN_COMPILERS`, at the end of this module, maps every registered
+column type (`columns.COLUMN_TYPES`) to a `ColumnCompiler`, its steps and its Arrow type; adding
+a column type is one entry there, and a test fails while a registered type has none.
 Samplers are batch steps with no inputs (seed steps): each row draws from its own
 `random.Random` keyed by (config seed, column, record index), so values are reproducible and
 independent of row-group boundaries and engines. Expressions and LLM columns are cell steps:
@@ -27,7 +30,7 @@ import random
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import pandas as pd
@@ -70,6 +73,34 @@ class CompiledConfig:
     column_types: dict[str, pa.DataType] = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class CompileContext:
+    """What a column's compiler may read besides the column itself."""
+
+    seed: int
+    #: The run's record count; None when only validating (a check that needs it waits).
+    num_records: int | None
+    registry: ModelRegistry
+
+
+C = TypeVar("C", bound=Column)
+
+
+@attrs.frozen
+class ColumnCompiler(Generic[C]):
+    """How a column type becomes engine steps, and the Arrow type of its values.
+
+    `steps` returns the column's steps: one named after the column, or (seed data) one per
+    output column plus hidden helper steps, which are those not named after an output; a
+    post-batch `DropColumns` removes them. `arrow_type` returns None when only the values can
+    tell (custom Python, seed data, a category of mixed values): the run then locks the first
+    type seen.
+    """
+
+    steps: Callable[[C, CompileContext], tuple[Step, ...]]
+    arrow_type: Callable[[C], pa.DataType | None]
+
+
 def compile_config(
     config: DatasetConfig, run_config: RunConfig | None = None, num_records: int | None = None
 ) -> CompiledConfig:
@@ -79,19 +110,13 @@ def compile_config(
     caps.update(run_config.max_parallel_requests)
     run_config = attrs.evolve(run_config, max_parallel_requests=caps, seed=config.seed)
     registry = ModelRegistry(config.models)
+    context = CompileContext(config.seed, num_records, registry)
     steps: list[Step] = []
     hidden: list[str] = []
     for column in config.columns:
-        if isinstance(column, SeedDatasetColumns):
-            loader = f"_seed_{column.name}"
-            hidden.append(loader)
-            steps.append(Step(loader, _seed_loader(column, config.seed, num_records), kind="batch"))
-            steps.extend(
-                Step(name, _field_of(loader, name), kind="batch", depends_on=[loader])
-                for name in column.columns
-            )
-        else:
-            steps.append(_step(column, config, registry))
+        compiled = compiler_for(column).steps(column, context)
+        steps.extend(compiled)
+        hidden.extend(step.name for step in compiled if step.name not in column.outputs())
     processors: list[Processor] = list(config.processors)
     if hidden:
         processors.insert(0, DropColumns(hidden))
@@ -99,101 +124,138 @@ def compile_config(
     return CompiledConfig(tuple(steps), tuple(processors), run_config, registry, types)
 
 
+def compiler_for(column: Column) -> ColumnCompiler[Any]:
+    """The `COLUMN_COMPILERS` entry of `column`'s type, or of the nearest registered base class
+    (a subclass compiles like the type it extends)."""
+    for cls in type(column).__mro__:
+        compiler = COLUMN_COMPILERS.get(cls)
+        if compiler is not None:
+            return compiler
+    raise ConfigError(f"column {column.name!r}: no generator for type {column.TYPE!r}")
+
+
 def column_type(column: Column) -> pa.DataType | None:
-    """The Arrow type of `column`'s values, or None when only the values can tell (custom
-    Python, seed data, a category of mixed values): the run then locks the first type seen."""
-    if isinstance(column, LLMStructuredColumn):
-        return json_schema_type(column.output_schema)
-    if isinstance(column, CategorySampler):
-        values = column.values
-        if all(isinstance(v, bool) for v in values):
-            return pa.bool_()
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            return pa.int64()
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            return pa.float64()
-        return pa.string() if all(isinstance(v, str) for v in values) else None
-    fixed: dict[type[Column], pa.DataType] = {
-        UniformSampler: pa.float64(),
-        GaussianSampler: pa.float64(),
-        IntegerSampler: pa.int64(),
-        BernoulliSampler: pa.bool_(),
-        UUIDSampler: pa.string(),
-        DatetimeSampler: pa.string(),
-        PersonSampler: pa.string(),
-        ExpressionColumn: pa.string(),
-        LLMTextColumn: pa.string(),
-    }
-    return fixed.get(type(column))
+    """The Arrow type of `column`'s values, or None when only the values can tell."""
+    return compiler_for(column).arrow_type(column)
 
 
-def _step(column: Column, config: DatasetConfig, registry: ModelRegistry) -> Step:
-    deps = sorted(column.dependencies())
-    if isinstance(column, LLMTextColumn):
-        return Step(column.name, _llm(column, registry), depends_on=deps, resource=column.model)
-    if isinstance(column, ExpressionColumn):
-        template = compile_template(column.template, f"column {column.name!r}.template")
-        return Step(column.name, lambda row: render(template, row), depends_on=deps)
-    if isinstance(column, CustomColumn):
-        function = column.function
-        if isinstance(function, str):
-            function = resolve(function)
-        return Step(
-            column.name,
-            function,
-            kind=column.kind,
-            depends_on=deps,
-            allow_resize=column.allow_resize,
-        )
-    return Step(column.name, _sampler(column, config.seed), kind="batch")
+def _fixed(kind: pa.DataType) -> Callable[[Column], pa.DataType]:
+    return lambda _: kind
+
+
+def _values_decide(_: Column) -> None:
+    return None
+
+
+def _category_type(column: CategorySampler) -> pa.DataType | None:
+    values = column.values
+    if all(isinstance(v, bool) for v in values):
+        return pa.bool_()
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.int64()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pa.float64()
+    return pa.string() if all(isinstance(v, str) for v in values) else None
+
+
+def _structured_type(column: LLMStructuredColumn) -> pa.DataType:
+    return json_schema_type(column.output_schema)
 
 
 # -- samplers ----------------------------------------------------------------------------------
+
+#: Draws one value from the row's own generator (the second argument is the record index).
+Draw = Callable[[random.Random, Any], Any]
 
 
 def _rng(seed: int, column: str, index: Any) -> random.Random:
     return random.Random(f"{seed}/{column}/{index}")
 
 
-def _sampler(column: Column, seed: int) -> Callable[[pd.DataFrame], list[Any]]:
-    draw = _draw_function(column)
+def _sampled(draw_for: Callable[[C], Draw]) -> Callable[[C, CompileContext], tuple[Step, ...]]:
+    """A sampler's compiler: one batch step with no inputs (a seed step) drawing each row's
+    value from `draw_for(column)`."""
 
+    def steps(column: C, context: CompileContext) -> tuple[Step, ...]:
+        sample = _sampler(column.name, context.seed, draw_for(column))
+        return (Step(column.name, sample, kind="batch"),)
+
+    return steps
+
+
+def _sampler(name: str, seed: int, draw: Draw) -> Callable[[pd.DataFrame], list[Any]]:
     def sample(frame: pd.DataFrame) -> list[Any]:
-        return [draw(_rng(seed, column.name, index), index) for index in frame.index]
+        return [draw(_rng(seed, name, index), index) for index in frame.index]
 
     return sample
 
 
-def _draw_function(column: Column) -> Callable[[random.Random, Any], Any]:
-    if isinstance(column, CategorySampler):
-        values, weights = list(column.values), column.weights
-        return lambda rng, _: rng.choices(values, weights=weights)[0]
-    if isinstance(column, UniformSampler):
-        return lambda rng, _: rng.uniform(column.low, column.high)
-    if isinstance(column, GaussianSampler):
-        return lambda rng, _: rng.gauss(column.mean, column.stddev)
-    if isinstance(column, IntegerSampler):
-        return lambda rng, _: rng.randint(column.low, column.high)
-    if isinstance(column, BernoulliSampler):
-        return lambda rng, _: rng.random() < column.p
-    if isinstance(column, UUIDSampler):
-        return lambda rng, _: str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    if isinstance(column, DatetimeSampler):
-        start = dt.datetime.fromisoformat(column.start)
-        span = dt.datetime.fromisoformat(column.end) - start
-        return lambda rng, _: (start + span * rng.random()).isoformat(timespec="seconds")
-    if isinstance(column, PersonSampler):
-        from faker import Faker
+def _draw_category(column: CategorySampler) -> Draw:
+    values, weights = list(column.values), column.weights
+    return lambda rng, _: rng.choices(values, weights=weights)[0]
 
-        faker = Faker(column.locale)
-        attribute = column.field
 
-        def person(rng: random.Random, _: Any) -> str:
-            faker.seed_instance(rng.getrandbits(64))
-            return str(getattr(faker, attribute)())
+def _draw_uniform(column: UniformSampler) -> Draw:
+    return lambda rng, _: rng.uniform(column.low, column.high)
 
-        return person
-    raise ConfigError(f"column {column.name!r}: no generator for type {column.TYPE!r}")
+
+def _draw_gaussian(column: GaussianSampler) -> Draw:
+    return lambda rng, _: rng.gauss(column.mean, column.stddev)
+
+
+def _draw_integer(column: IntegerSampler) -> Draw:
+    return lambda rng, _: rng.randint(column.low, column.high)
+
+
+def _draw_bernoulli(column: BernoulliSampler) -> Draw:
+    return lambda rng, _: rng.random() < column.p
+
+
+def _draw_uuid(_: UUIDSampler) -> Draw:
+    return lambda rng, _: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _draw_datetime(column: DatetimeSampler) -> Draw:
+    start = dt.datetime.fromisoformat(column.start)
+    span = dt.datetime.fromisoformat(column.end) - start
+    return lambda rng, _: (start + span * rng.random()).isoformat(timespec="seconds")
+
+
+def _draw_person(column: PersonSampler) -> Draw:
+    from faker import Faker
+
+    faker = Faker(column.locale)
+    attribute = column.field
+
+    def person(rng: random.Random, _: Any) -> str:
+        faker.seed_instance(rng.getrandbits(64))
+        return str(getattr(faker, attribute)())
+
+    return person
+
+
+# -- expressions and custom Python -------------------------------------------------------------
+
+
+def _expression_steps(column: ExpressionColumn, _: CompileContext) -> tuple[Step, ...]:
+    deps = sorted(column.dependencies())
+    template = compile_template(column.template, f"column {column.name!r}.template")
+    return (Step(column.name, lambda row: render(template, row), depends_on=deps),)
+
+
+def _custom_steps(column: CustomColumn, _: CompileContext) -> tuple[Step, ...]:
+    deps = sorted(column.dependencies())
+    function = column.function
+    if isinstance(function, str):
+        function = resolve(function)
+    step = Step(
+        column.name,
+        function,
+        kind=column.kind,
+        depends_on=deps,
+        allow_resize=column.allow_resize,
+    )
+    return (step,)
 
 
 # -- seed data ---------------------------------------------------------------------------------
@@ -252,31 +314,75 @@ def _field_of(loader: str, name: str) -> Callable[[pd.DataFrame], list[Any]]:
     return lambda frame: [record[name] for record in frame[loader]]
 
 
+def _seed_steps(column: SeedDatasetColumns, context: CompileContext) -> tuple[Step, ...]:
+    """A hidden loader step (one record per row) and one cheap batch step per output column."""
+    loader = f"_seed_{column.name}"
+    load = _seed_loader(column, context.seed, context.num_records)
+    return (
+        Step(loader, load, kind="batch"),
+        *(
+            Step(name, _field_of(loader, name), kind="batch", depends_on=[loader])
+            for name in column.columns
+        ),
+    )
+
+
 # -- models ------------------------------------------------------------------------------------
 
 
-def _llm(column: LLMTextColumn, registry: ModelRegistry) -> Callable[[dict[str, Any]], Any]:
+def _messages(column: LLMTextColumn) -> Callable[[dict[str, Any]], list[dict[str, str]]]:
+    """The chat messages for a row: the column's templates compiled once, rendered per row."""
     prompt = compile_template(column.prompt, f"column {column.name!r}.prompt")
     system = (
         None
         if column.system_prompt is None
         else compile_template(column.system_prompt, f"column {column.name!r}.system_prompt")
     )
-    structured = isinstance(column, LLMStructuredColumn)
-    schema = dict(column.output_schema) if isinstance(column, LLMStructuredColumn) else None
-    retries = column.max_parse_retries if isinstance(column, LLMStructuredColumn) else 0
+
+    def messages(row: dict[str, Any]) -> list[dict[str, str]]:
+        rendered = [{"role": "user", "content": render(prompt, row)}]
+        if system is not None:
+            rendered.insert(0, {"role": "system", "content": render(system, row)})
+        return rendered
+
+    return messages
+
+
+def _llm_step(
+    column: LLMTextColumn, deps: list[str], generate: Callable[[dict[str, Any]], Any]
+) -> Step:
+    """A cell step naming its model as the resource, so the model's cap and the early-shutdown
+    window apply to it."""
+    return Step(column.name, generate, depends_on=deps, resource=column.model)
+
+
+def _llm_text_steps(column: LLMTextColumn, context: CompileContext) -> tuple[Step, ...]:
+    deps = sorted(column.dependencies())
+    messages = _messages(column)
+    registry = context.registry
 
     async def generate(row: dict[str, Any]) -> Any:
-        messages = [{"role": "user", "content": render(prompt, row)}]
-        if system is not None:
-            messages.insert(0, {"role": "system", "content": render(system, row)})
+        rendered = messages(row)
+        return await registry.client(column.model).complete(rendered)
+
+    return (_llm_step(column, deps, generate),)
+
+
+def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) -> tuple[Step, ...]:
+    """Asks again (up to `max_parse_retries` times) while the reply is not JSON valid for the
+    schema or cannot be stored in the column's Arrow type; then the cell fails saying why."""
+    deps = sorted(column.dependencies())
+    messages = _messages(column)
+    registry = context.registry
+    schema = dict(column.output_schema)
+    retries = column.max_parse_retries
+
+    async def generate(row: dict[str, Any]) -> Any:
+        rendered = messages(row)
         client = registry.client(column.model)
-        if not structured:
-            return await client.complete(messages)
-        assert schema is not None
         problem = ""
         for _ in range(retries + 1):
-            reply = await client.complete(messages, json_schema=schema)
+            reply = await client.complete(rendered, json_schema=schema)
             document, problem = _parse(reply, schema)
             if not problem:
                 try:
@@ -288,7 +394,7 @@ def _llm(column: LLMTextColumn, registry: ModelRegistry) -> Callable[[dict[str, 
             f"after {retries + 1} attempts: {problem}"
         )
 
-    return generate
+    return (_llm_step(column, deps, generate),)
 
 
 def _parse(reply: str, schema: dict[str, Any]) -> tuple[Any, str]:
@@ -303,3 +409,24 @@ def _parse(reply: str, schema: dict[str, Any]) -> tuple[Any, str]:
         jsonschema.Draft202012Validator(schema).iter_errors(document)
     )
     return document, "" if mismatch is None else mismatch.message
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+#: Every column type of `rowforge.config.columns.COLUMN_TYPES` and how it compiles. A new column
+#: type is one entry here (tests/config/test_compile_table.py fails while one is missing).
+COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
+    CategorySampler: ColumnCompiler(_sampled(_draw_category), _category_type),
+    UniformSampler: ColumnCompiler(_sampled(_draw_uniform), _fixed(pa.float64())),
+    GaussianSampler: ColumnCompiler(_sampled(_draw_gaussian), _fixed(pa.float64())),
+    IntegerSampler: ColumnCompiler(_sampled(_draw_integer), _fixed(pa.int64())),
+    BernoulliSampler: ColumnCompiler(_sampled(_draw_bernoulli), _fixed(pa.bool_())),
+    UUIDSampler: ColumnCompiler(_sampled(_draw_uuid), _fixed(pa.string())),
+    DatetimeSampler: ColumnCompiler(_sampled(_draw_datetime), _fixed(pa.string())),
+    PersonSampler: ColumnCompiler(_sampled(_draw_person), _fixed(pa.string())),
+    ExpressionColumn: ColumnCompiler(_expression_steps, _fixed(pa.string())),
+    LLMTextColumn: ColumnCompiler(_llm_text_steps, _fixed(pa.string())),
+    LLMStructuredColumn: ColumnCompiler(_llm_structured_steps, _structured_type),
+    CustomColumn: ColumnCompiler(_custom_steps, _values_decide),
+    SeedDatasetColumns: ColumnCompiler(_seed_steps, _values_decide),
+}

@@ -11,7 +11,8 @@ only find out later, each reported as a `ConfigError` naming the field path:
 - an "openai" model used by a column whose `api_key_env` variable is unset or empty;
 - a custom column's function that cannot be imported or is not callable;
 - a seed-data file that is missing, unreadable, empty or lacks a declared column;
-- then the config is compiled and planned, as a run would.
+- then the config is compiled and planned, as a run would (`build` and `preview` run the
+  checks above as `check_config`, then compile and plan once for the run itself).
 
 It is part of the public API (`rowforge.validate_config` when the API re-exports it).
 
@@ -56,14 +57,27 @@ from rowforge.templates import compile_template
 if TYPE_CHECKING:
     from rowforge.config.dataset import DatasetConfig
 
-__all__ = ["check_templates", "sample_row", "validate_config"]
+__all__ = ["check_config", "check_templates", "sample_row", "validate_config"]
 
 
 def validate_config(config: DatasetConfig) -> None:
-    """Raise `ConfigError` (naming the field path) for the first problem a run would meet."""
+    """Raise `ConfigError` (naming the field path) for the first problem a run would meet:
+    `check_config`, then compile and plan the config as a run would."""
     from rowforge.config.compile import compile_config
-    from rowforge.config.dataset import DatasetConfig
     from rowforge.scheduler import build_plan
+
+    check_config(config)
+    compiled = compile_config(config)
+    build_plan(compiled.steps, 1, 1)
+
+
+def check_config(config: DatasetConfig) -> None:
+    """Everything `validate_config` checks before it compiles and plans.
+
+    `build` and `preview` call this rather than `validate_config`: they compile the config and
+    build the run's plan once themselves, and that plan is the one the run uses.
+    """
+    from rowforge.config.dataset import DatasetConfig
 
     if not isinstance(config, DatasetConfig):
         raise ConfigError(f"config: must be a DatasetConfig, got {describe(config)}")
@@ -71,8 +85,6 @@ def validate_config(config: DatasetConfig) -> None:
     _check_api_keys(config)
     _check_functions(config)
     _check_seed_files(config)
-    compiled = compile_config(config)
-    build_plan(compiled.steps, 1, 1)
 
 
 # -- templates ---------------------------------------------------------------------------------

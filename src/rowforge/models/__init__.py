@@ -7,7 +7,13 @@ A column holds a `ModelClient` made by `create_client(ModelConfig(...))` and awa
 `rowforge mock-server`, see `rowforge.models.mock_server`). Every failure surfaces as
 `RateLimitError`, `RetryableError` or `ModelRequestError`, which is what the scheduler's retry
 policy classifies.
+
+Providers are a table: `CLIENT_TYPES` maps each name of `config.PROVIDERS` (the names a
+`ModelConfig` accepts) to the client that speaks it. Adding a provider is a name there and an
+entry here; a test fails while the two disagree.
 """
+
+from collections.abc import Callable
 
 from rowforge.errors import ConfigError
 from rowforge.models.client import ModelClient, ModelRequestError
@@ -15,20 +21,26 @@ from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings, ModelCon
 from rowforge.models.mock import MockClient, mock_reply
 from rowforge.models.openai_client import OpenAIClient
 
+#: The client class of every provider; each is built from its `ModelConfig` and does no I/O.
+CLIENT_TYPES: dict[str, Callable[[ModelConfig], ModelClient]] = {
+    "mock": MockClient,
+    "openai": OpenAIClient,
+}
+
 
 def create_client(config: ModelConfig) -> ModelClient:
-    """The client for `config.provider`: "mock" -> `MockClient`, "openai" -> `OpenAIClient`.
+    """The client for `config.provider`, from `CLIENT_TYPES`.
 
     Does no I/O. Raises `ConfigError` when an "openai" model's `api_key_env` is not set.
     """
-    if config.provider == "mock":
-        return MockClient(config)
-    if config.provider == "openai":
-        return OpenAIClient(config)
-    raise ConfigError(f"models[{config.alias!r}].provider {config.provider!r} is not supported")
+    client_type = CLIENT_TYPES.get(config.provider)
+    if client_type is None:
+        raise ConfigError(f"models[{config.alias!r}].provider {config.provider!r} is not supported")
+    return client_type(config)
 
 
 __all__ = [
+    "CLIENT_TYPES",
     "DEFAULT_MOCK_SETTINGS",
     "MockClient",
     "MockSettings",

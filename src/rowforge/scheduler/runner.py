@@ -1,7 +1,10 @@
 """Running a plan: choose the engine for this run, execute it, report the outcome loudly.
 
-`run_steps_async` is the one run path shared by build and preview (the caller picks the sink).
-It returns a `RunResult` for `completed` and `partial` runs and raises for the rest:
+`run_plan_async` is the one run path shared by build, preview and resume (the caller picks the
+sink). It takes the `Plan` its caller built once for the run and never plans again, so what the
+engine runs, what metadata describes and what the caller reports are the same plan.
+`run_steps_async` is the convenience for plain steps: it plans them once, then runs that plan.
+A run returns a `RunResult` for `completed` and `partial` runs and raises for the rest:
 
 - `failed`: `DatasetGenerationError` (or its `DatasetProcessingError`) naming what failed and
   where, with the original exception chained; the result is attached as `error.result`;
@@ -82,7 +85,7 @@ def choose_engine(plan: Plan, config: RunConfig) -> type[EngineCore]:
 
 def _caller_stacklevel() -> int:
     """Stack level of the first frame outside rowforge and asyncio: the user's line, whether
-    they called `run_steps` or awaited `run_steps_async`."""
+    they called `run_steps`/`run_plan` or awaited their async forms."""
     import sys
 
     level, frame = 1, sys._getframe(1)
@@ -92,12 +95,26 @@ def _caller_stacklevel() -> int:
     return level
 
 
+def config_for(plan: Plan, config: RunConfig | None) -> RunConfig:
+    """`config`, or a default `RunConfig` with the plan's `buffer_size`.
+
+    The plan fixes the row-group layout, so a `config` whose `buffer_size` says otherwise is
+    refused: the run would silently follow the plan while the caller believed the config.
+    """
+    config = config or RunConfig(buffer_size=plan.buffer_size)
+    if config.buffer_size != plan.buffer_size:
+        raise ConfigError(
+            f"config.buffer_size is {config.buffer_size} but the plan was built with "
+            f"buffer_size {plan.buffer_size}; build the plan with the run's buffer_size"
+        )
+    return config
+
+
 CheckpointHook = Callable[[Sequence[RowGroupSummary], dict[str, str]], None]
 
 
-async def run_steps_async(
-    steps: Sequence[Step],
-    num_records: int,
+async def run_plan_async(
+    plan: Plan,
     *,
     config: RunConfig | None = None,
     sink: Sink | None = None,
@@ -107,7 +124,11 @@ async def run_steps_async(
     on_checkpoint: CheckpointHook | None = None,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> RunResult:
-    """Generate `num_records` records from `steps` into `sink` (memory by default).
+    """Generate the records of `plan` into `sink` (memory by default).
+
+    The plan is built once by whoever starts the run and only read from here on: the engine,
+    the checkpoints and the result all see this one. `config` must agree with its
+    `buffer_size` (see `config_for`).
 
     Returns only after every worker and write has finished (INV-2). See the module docstring
     for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
@@ -115,10 +136,9 @@ async def run_steps_async(
     ended row groups and the Arrow schema after each one ends (metadata). `lifespan` is entered
     around the engine in the run's loop (model clients open and close there).
     """
-    config = config or RunConfig()
+    config = config_for(plan, config)
     if not config.trace and os.environ.get("ROWFORGE_TRACE", "") not in ("", "0"):
         config = attrs.evolve(config, trace=True)
-    plan = build_plan(steps, num_records, config.buffer_size)
     engine_class = choose_engine(plan, config)
     sink = sink if sink is not None else MemorySink()
     events = events if events is not None else EventLog()
@@ -154,6 +174,42 @@ async def run_steps_async(
     if failure is not None:
         raise failure
     return result
+
+
+def run_plan(plan: Plan, **options: Any) -> RunResult:
+    """Blocking form of `run_plan_async` (same options); call it where no loop is running."""
+    if _loop_is_running():
+        raise RuntimeError(
+            "run_plan() was called inside a running event loop; await run_plan_async"
+        )
+    return asyncio.run(run_plan_async(plan, **options))
+
+
+async def run_steps_async(
+    steps: Sequence[Step],
+    num_records: int,
+    *,
+    config: RunConfig | None = None,
+    sink: Sink | None = None,
+    processors: Sequence[Processor] = (),
+    row_groups: Sequence[int] | None = None,
+    events: EventLog | None = None,
+    on_checkpoint: CheckpointHook | None = None,
+    lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+) -> RunResult:
+    """Generate `num_records` records from `steps`: plans them once (`config.buffer_size`
+    records per row group), then runs that plan with `run_plan_async` (same options)."""
+    config = config or RunConfig()
+    return await run_plan_async(
+        build_plan(steps, num_records, config.buffer_size),
+        config=config,
+        sink=sink,
+        processors=processors,
+        row_groups=row_groups,
+        events=events,
+        on_checkpoint=on_checkpoint,
+        lifespan=lifespan,
+    )
 
 
 def run_steps(steps: Sequence[Step], num_records: int, **options: Any) -> RunResult:
