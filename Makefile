@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest
+	ROWFORGE_EDGE_COVERAGE=1 $(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

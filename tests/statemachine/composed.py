@@ -78,9 +78,12 @@ Modelled engine behaviour (`run` is the run machine's state):
 - with `Config.internal_errors`, a bug in a callback (`_internal_error`) fires `abort` from
   `running`/`draining`, marks every open row group fatal, and asks tasks (workers, checkpoints)
   to stop without settling queued workers or retry timers; once every task is done
-  `_end_after_internal_error` settles those, then `_end_stopped`. A cancellation of the run's
-  task after an internal error either reaches `_interrupt` (the task had not resumed from
-  `await self._done` yet) or only `_end_stopped` (it had).
+  `_end_stopped` (through `_end_after_internal_error`, or directly when the run's task was
+  cancelled) settles those first. A cancellation of the run's task after an internal error
+  either reaches `_interrupt` (the task had not resumed from `await self._done` yet) or only
+  `_end_stopped` (it had). The exploration found that `_end_stopped` used to skip the settling
+  on that second path, which stranded the run; tests/scheduler/test_run_lifecycle_edges.py
+  reproduces it on the real engine.
 
 Not modelled: cells (their guards read per-row dependency counters this model folds into
 "incomplete rows"); admission caps other than the row-group cap (any queued worker may be
@@ -580,19 +583,18 @@ class _Env:
         )
 
     def exit_stopped(self, s: State) -> Step:
-        """Every task is done: `_end_after_internal_error` (settle the unstarted workers) unless
-        the run's task was cancelled, then `_end_stopped`: close every open row group by the
-        guards' pick among (fail, cancel), then `_end`. An exception on the way leaves the run
-        where it is and `execute` raises."""
+        """Every task is done: `_end_stopped` (through `_end_after_internal_error` unless the
+        run's task was cancelled) settles the unstarted workers, closes every open row group by
+        the guards' pick among (fail, cancel), then `_end`. An exception on the way leaves the
+        run where it is and `execute` raises."""
         edges: list[Edge] = []
         label = "execute ends: " + ("_end_stopped" if s.cancelled else "_end_after_internal_error")
         stranded = s._replace(exited=True)
-        if not s.cancelled:
-            cancelled = self.cancel_unstarted(s)
-            if cancelled is None:
-                return Step(label + " (raised settling workers)", (), stranded)
-            edges.extend(cancelled[0])
-            s = cancelled[1]
+        cancelled = self.cancel_unstarted(s)
+        if cancelled is None:
+            return Step(label + " (raised settling workers)", (), stranded)
+        edges.extend(cancelled[0])
+        s = cancelled[1]
         for index, group in enumerate(s.groups):
             if group.state == ROW_GROUP.initial or group.state in ROW_GROUP.terminal:
                 continue

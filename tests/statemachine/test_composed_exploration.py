@@ -20,8 +20,9 @@ interleavings; internal errors) the whole reachable state space is explored, and
 
 Then the exploration shows it has teeth: with one guard replaced by a constant, a property breaks
 (or spec edges stop being taken) for every guard but the one `UNDETECTED` names, and it finds
-the counterexample path. One engine finding is pinned by a strict xfail: a cancellation of the
-run's task after an internal error can leave the run non-terminal.
+the counterexample path. It found one engine bug, now fixed: a cancellation of the run's task
+after an internal error could leave the run non-terminal (see
+`test_execute_always_ends_the_run_even_after_an_internal_error`).
 
 Run with `-s` to see the number of reachable states per configuration and the paths found.
 """
@@ -432,36 +433,12 @@ def test_run_cancel_requires_its_row_groups_to_be_terminal() -> None:
     assert unguarded == []
 
 
-def test_a_cancellation_after_an_internal_error_reaches_end_stopped_with_queued_workers() -> None:
-    """Engine finding (not fixed here: src/ is not this test's to change). `_internal_error`
-    fires `abort` and cancels started tasks and retry timers, but leaves queued workers and
-    timer-held retries live for `_end_after_internal_error` to settle. If the run's task is
-    cancelled after `execute` resumed from `await self._done` (in `TaskGroup.__aexit__`),
-    `_interrupt` is not called and the outer handler runs `_end_stopped` directly: its
-    `_stop_trigger` finds neither `fail` nor `cancel` enabled for a row group that still has a
-    live unstarted worker (no_live_workers) and raises GuardRejected in place of the
-    CancelledError, leaving the run in `aborting`. The shortest path: run start, admit row
-    group 0, worker created (queued), internal error, cancellation, `_end_stopped` raises."""
-    for config in INTERNAL:
-        result = explored(config)
-        path = result.counterexamples.get(STRANDED)
-        assert path is not None, describe(result)
-        assert "internal error in the dispatcher" in path
-        assert "cancellation requested after the internal error" in path
-        witness = result.witnesses[STRANDED]
-        assert witness.run == "aborting" and witness.cancelled and witness.internal_error
-        assert any(w.state == "pending" and not w.task for g in witness.groups for w in g.slots), (
-            witness
-        )
-        # Nothing else is wrong with these runs.
-        assert set(result.counterexamples) == {STRANDED}, describe(result)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine finding: a cancellation after an internal error strands the run (see above)",
-)
 @pytest.mark.parametrize("config", INTERNAL, ids=str)
 def test_execute_always_ends_the_run_even_after_an_internal_error(config: Config) -> None:
+    """The exploration found that a cancellation arriving after an internal error, once
+    `execute` had resumed from `await self._done`, reached `_end_stopped` with queued workers
+    still live: no row-group ending was allowed and the run stayed `aborting`. `_end_stopped`
+    now settles unstarted workers first (regression test on the real engine:
+    tests/scheduler/test_run_lifecycle_edges.py)."""
     result = explored(config)
     assert STRANDED not in result.counterexamples, describe(result)

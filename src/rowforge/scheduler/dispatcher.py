@@ -125,22 +125,24 @@ class AsyncEngine(EngineCore):
         self._end()
 
     def _end_after_internal_error(self) -> None:
-        """Best effort after an internal error: every task is already awaited (INV-2); workers
-        still queued or backing off never started and are settled `cancelled` here."""
+        """Best effort after an internal error; the first error is what the run raises."""
         try:
-            for worker in self.admission.discard_queued():
-                self._settle_unstarted(worker)
-            for worker, timer in list(self._timers.items()):
-                timer.cancel()
-                del self._timers[worker]
-                self._settle_unstarted(worker)
             self._end_stopped("internal error")
         except Exception as error:  # already failing; keep the first error
             log.error("could not end the run cleanly after an internal error: %r", error)
 
     def _end_stopped(self, reason: str) -> None:
-        """Every task is awaited: end the open row groups (the guards pick `fail` for the one
-        that holds the fatal error, `cancel` for the others), then the run."""
+        """Every task is awaited (INV-2). Workers still queued or backing off never started:
+        settle them `cancelled` (an internal error leaves them to this point, since the
+        bookkeeping that would have may be what broke). Then end the open row groups (the
+        guards pick `fail` for one that holds a fatal error, `cancel` for the others), then the
+        run."""
+        for worker in self.admission.discard_queued():
+            self._settle_unstarted(worker)
+        for worker, timer in list(self._timers.items()):
+            timer.cancel()
+            del self._timers[worker]
+            self._settle_unstarted(worker)
         for group in list(self.groups.values()):
             self._close_with(group, self._stop_trigger(group), reason)
         self._end()
