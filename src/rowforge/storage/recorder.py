@@ -20,7 +20,7 @@ from rowforge.storage.metadata import (
     MetadataDocument,
     RowGroupRecord,
     RunIdentity,
-    write_text_atomic,
+    write_atomic,
 )
 
 
@@ -68,4 +68,4 @@ class MetadataRecorder:
             first_error=first_error,
             finished_at=now() if finished else None,
         )
-        write_text_atomic(self.path, text)
+        write_atomic(self.path, text)
