@@ -68,6 +68,11 @@ class Event:
         )
 
 
+#: Lines an `EventFile` buffers before it writes them out even without a `flush`: a few hundred
+#: kilobytes, so a traced run (thousands of worker and cell events per row group) stays bounded.
+BUFFER_LINES = 1024
+
+
 class EventLog:
     """An append-only, in-memory list of events."""
 
@@ -117,7 +122,7 @@ class EventFile(EventLog):
 
     keeps_events: ClassVar[bool] = False
 
-    def __init__(self, path: Path, *, buffer_lines: int = 1024) -> None:
+    def __init__(self, path: Path, *, buffer_lines: int = BUFFER_LINES) -> None:
         super().__init__()
         self.path = path
         self._buffer_lines = buffer_lines
