@@ -258,8 +258,8 @@ def _run_into(
 
     def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
         nonlocal done
+        recorder.add(row_group_record(summary))  # first: the final write lists it, come what may
         events.flush()  # the log covers every row group before metadata.json lists it
-        recorder.add(row_group_record(summary))
         recorder.write("running")
         if on_progress is not None:
             done += summary.planned_records
