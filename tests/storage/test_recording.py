@@ -225,3 +225,16 @@ def test_the_running_document_agrees_with_its_row_groups_in_any_order(
         record.records_written for record in groups
     )
     assert set(document["skipped_cells"]) == {"a", "b"}, "only the run's columns are totalled"
+
+
+def test_an_event_file_reads_back_what_it_recorded_and_refuses_events_after_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    with EventFile(path, buffer_lines=2) as log:
+        recorded = [log.record("row_group", n, "admit", "pending", "seeding") for n in range(5)]
+        assert path.read_text(encoding="utf-8").count("\n") == 4, "two full buffers written"
+        assert list(log) == recorded and len(log) == 5, "iterating flushes the rest first"
+    assert read_jsonl(path) == recorded
+    with pytest.raises(ValueError, match="recorded after close"):
+        log.record("row_group", 5, "admit", "pending", "seeding")
