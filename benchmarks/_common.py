@@ -1,4 +1,4 @@
-"""Helpers shared by the scheduler benchmarks: machine description, output, a discarding sink.
+"""Helpers shared by the scheduler benchmarks: machine description, output, RSS.
 
 Every benchmark prints exactly one JSON line first (machine-readable; `benchmark` and `machine`
 keys plus the measured numbers), then a short human-readable table.
@@ -11,13 +11,10 @@ import os
 import platform
 import resource
 import subprocess
-import threading
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 import rowforge
 
@@ -149,23 +146,8 @@ def current_rss_kib() -> int | None:
     return None
 
 
-class DiscardSink:
-    """A sink that drops every row group, so memory measures the engine, not the dataset."""
-
-    def __init__(self) -> None:
-        self.row_groups = 0
-        self.rows = 0
-        self._lock = threading.Lock()  # writes come from executor threads
-
-    def write(self, row_group: int, frame: pd.DataFrame) -> None:
-        with self._lock:
-            self.row_groups += 1
-            self.rows += len(frame)
-
-
 def chain_steps() -> list[Any]:
-    """The zero-latency chain a -> b -> c of sync cell steps used by the overhead and memory
-    benchmarks, so both measure the same workload."""
+    """The zero-latency chain a -> b -> c of sync cell steps the overhead benchmark measures."""
     from rowforge.scheduler import Step
 
     return [

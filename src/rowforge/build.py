@@ -20,9 +20,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import attrs
 import pyarrow as pa
@@ -35,7 +35,7 @@ from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.runner import config_for
-from rowforge.statemachine import EventLog
+from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
     RowGroupRecord,
@@ -167,7 +167,7 @@ def build_from_plan(
         if on_claimed is not None:
             on_claimed(directory)
         MetadataRecorder(directory, identity, _engine_name(plan, config), (), schema).write(
-            [], "running"
+            "running"
         )
 
     claim_output_dir(output, overwrite=overwrite, prepare=prepare)
@@ -297,19 +297,20 @@ def _run_into(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     recorder = MetadataRecorder(output, identity, _engine_name(plan, config), kept, schema)
-    recorder.write([], "running")
-    with _event_stream(output) as stream:
-        events = EventLog(stream)
+    recorder.write("running")
+    done = sum(record.records_written + record.records_dropped for record in kept)
 
-        def checkpointed(summaries: Sequence[RowGroupSummary], _: dict[str, str]) -> None:
-            recorder.write([row_group_record(s) for s in summaries], "running")
-            if on_progress is not None:
-                done = sum(s.planned_records for s in summaries) + sum(
-                    r.records_written + r.records_dropped for r in kept
-                )
-                on_progress(done, identity.target_num_records)
+    def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
+        nonlocal done
+        recorder.add(row_group_record(summary))  # first: the final write lists it, come what may
+        events.flush()  # the log covers every row group before metadata.json lists it
+        recorder.write("running")
+        if on_progress is not None:
+            done += summary.planned_records
+            on_progress(done, identity.target_num_records)
 
-        try:
+    try:
+        with EventFile(output / EVENTS_FILE) as events:  # closed (flushed) before metadata ends
             result = run_plan(
                 plan,
                 config=config,
@@ -320,21 +321,20 @@ def _run_into(
                 on_checkpoint=checkpointed,
                 lifespan=lifespan,
             )
-        except RowforgeError as error:
-            failed: RunResult | None = getattr(error, "result", None)
-            if failed is not None:
-                _finish(output, recorder, failed, kept)
-            raise
-        except BaseException as error:  # keep what was written; say how the run ended
-            interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
-            recorder.write(
-                recorder.records,
-                "cancelled" if interrupted else "failed",
-                first_error=None if interrupted else describe_error(error),
-                finished=True,
-            )
-            raise
-    _finish(output, recorder, result, kept)
+    except RowforgeError as error:
+        failed: RunResult | None = getattr(error, "result", None)
+        if failed is not None:
+            _finish(output, recorder, failed, bool(kept))
+        raise
+    except BaseException as error:  # keep what was written; say how the run ended
+        interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+        recorder.write(
+            "cancelled" if interrupted else "failed",
+            first_error=None if interrupted else describe_error(error),
+            finished=True,
+        )
+        raise
+    _finish(output, recorder, result, bool(kept))
     return result
 
 
@@ -342,15 +342,14 @@ def _engine_name(plan: Plan, config: RunConfig) -> str:
     return "sync" if config.engine == "sync" or plan.needs_resize else "async"
 
 
-def _finish(
-    output: Path, recorder: MetadataRecorder, result: RunResult, kept: Sequence[RowGroupRecord]
-) -> None:
-    written = result.actual_records + sum(record.records_written for record in kept)
+def _finish(output: Path, recorder: MetadataRecorder, result: RunResult, resumed: bool) -> None:
+    """The last metadata.json write; every row group already reached the recorder when it
+    ended. A resumed run's outcome counts the row groups kept from before."""
     outcome = result.outcome
-    if kept and outcome in ("completed", "partial"):
+    if resumed and outcome in ("completed", "partial"):
+        written = recorder.document.actual_records
         outcome = "completed" if written == recorder.identity.target_num_records else "partial"
     recorder.write(
-        [row_group_record(summary) for summary in result.row_groups],
         outcome,
         early_shutdown=result.early_shutdown,
         first_error=result.first_error,
@@ -360,9 +359,3 @@ def _finish(
         with (output / TRACES_FILE).open("w", encoding="utf-8") as traces:
             for trace in result.task_traces:
                 traces.write(trace.to_json() + "\n")
-
-
-@contextlib.contextmanager
-def _event_stream(output: Path) -> Iterator[TextIO]:
-    with (output / EVENTS_FILE).open("w", encoding="utf-8", buffering=1) as stream:
-        yield stream

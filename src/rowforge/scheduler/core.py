@@ -94,8 +94,9 @@ class EngineCore:
     """What every engine holds; subclasses decide the order in which work happens.
 
     `processors` run at their stage for every row group; `row_groups` restricts the run to some
-    planned row groups (resume); `on_checkpoint` is called after every row group ends (the
-    metadata writer hangs here, so both engines write metadata at the same moments).
+    planned row groups (resume); `on_checkpoint` is called with each row group's summary when
+    it ends (the metadata writer hangs here, so both engines write metadata at the same moments;
+    it gets only the new summary, so its work does not grow with `closed`).
     """
 
     engine_name = "core"
@@ -109,7 +110,7 @@ class EngineCore:
         *,
         processors: Sequence[Processor] = (),
         row_groups: Sequence[int] | None = None,
-        on_checkpoint: Callable[[], None] | None = None,
+        on_checkpoint: Callable[[RowGroupSummary], None] | None = None,
     ) -> None:
         self.plan = plan
         self.processors = tuple(processors)
@@ -183,9 +184,10 @@ class EngineCore:
         self.run.open_row_groups -= 1
         self.cell_delta += group.cell_delta
         self.machines.row_groups.remove(group)
-        self.closed.append(RowGroupSummary.of(group))
+        summary = RowGroupSummary.of(group)
+        self.closed.append(summary)
         if self.on_checkpoint is not None:
-            self.on_checkpoint()
+            self.on_checkpoint(summary)
 
     def _written(self, group: RowGroup, checkpoint: Checkpoint) -> None:
         """The sink confirmed the rows are stored: the row group is drained."""

@@ -57,7 +57,9 @@ class RunResult:
     """The outcome of one run, identical in shape for both engines.
 
     `generated_cells + skipped_cells + failed_cells + never_started_cells` is the total number of
-    cells (records x columns) per column (INV-4).
+    cells (records x columns) per column (INV-4). `events` holds the run's events when its log
+    kept them in memory (preview, `run_steps` by default); a build streams them to events.jsonl
+    and leaves `events` empty (read the file with `rowforge.statemachine.iter_jsonl`).
     """
 
     outcome: str

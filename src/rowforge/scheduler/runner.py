@@ -110,7 +110,9 @@ def config_for(plan: Plan, config: RunConfig | None) -> RunConfig:
     return config
 
 
-CheckpointHook = Callable[[Sequence[RowGroupSummary], dict[str, str]], None]
+#: Called when a row group ends, with its summary (only that one: the hook keeps its own totals)
+#: and the run's Arrow schema so far.
+CheckpointHook = Callable[[RowGroupSummary, dict[str, str]], None]
 
 
 async def run_plan_async(
@@ -132,8 +134,8 @@ async def run_plan_async(
 
     Returns only after every worker and write has finished (INV-2). See the module docstring
     for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
-    `row_groups` limits the run to some planned row groups (resume); `on_checkpoint` receives the
-    ended row groups and the Arrow schema after each one ends (metadata). `lifespan` is entered
+    `row_groups` limits the run to some planned row groups (resume); `on_checkpoint` receives
+    each row group's summary and the Arrow schema when it ends (metadata). `lifespan` is entered
     around the engine in the run's loop (model clients open and close there).
     """
     config = config_for(plan, config)
@@ -144,9 +146,9 @@ async def run_plan_async(
     events = events if events is not None else EventLog()
     engine: EngineCore
 
-    def checkpointed() -> None:
+    def checkpointed(summary: RowGroupSummary) -> None:
         if on_checkpoint is not None:
-            on_checkpoint(engine.closed, engine.schema)
+            on_checkpoint(summary, engine.schema)
 
     engine = engine_class(
         plan,
@@ -252,7 +254,7 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
         never_started_cells=never_started,
         row_groups=tuple(sorted(engine.closed, key=lambda summary: summary.index)),
         file_paths=tuple(sorted(engine.file_paths)),
-        events=tuple(engine.events),
+        events=tuple(engine.events) if engine.events.keeps_events else (),
         task_traces=tuple(engine.traces),
         stats=engine.stats(),
         schema=dict(engine.schema),

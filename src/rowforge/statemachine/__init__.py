@@ -7,7 +7,15 @@ broken spec stops `import rowforge.statemachine` with a `SpecError` naming file 
 from rowforge.errors import GuardRejected, IllegalTransition, ReplayError, SpecError
 from rowforge.statemachine.catalog import MACHINE_NAMES, SPECS, SPECS_DIR, TABLES, load_specs
 from rowforge.statemachine.compiled import CompiledMachine, TransitionTable, compile_table
-from rowforge.statemachine.events import Event, EventLog, read_jsonl, replay, write_jsonl
+from rowforge.statemachine.events import (
+    Event,
+    EventFile,
+    EventLog,
+    iter_jsonl,
+    read_jsonl,
+    replay,
+    write_jsonl,
+)
 from rowforge.statemachine.guards import Guard, Guards, Subject
 from rowforge.statemachine.reference import ReferenceMachine, build_reference_machine
 from rowforge.statemachine.spec import MachineSpec, load_spec, parse_spec
@@ -19,6 +27,7 @@ __all__ = [
     "TABLES",
     "CompiledMachine",
     "Event",
+    "EventFile",
     "EventLog",
     "Guard",
     "GuardRejected",
@@ -32,6 +41,7 @@ __all__ = [
     "TransitionTable",
     "build_reference_machine",
     "compile_table",
+    "iter_jsonl",
     "load_spec",
     "load_specs",
     "parse_spec",

@@ -3,13 +3,19 @@
 The document is rewritten atomically (temp file, fsync, rename) after every checkpoint and at
 the end, so a reader, or `resume` after a crash, always finds a complete document. The keys are
 documented in `docs/metadata.md`; `schema_version` changes whenever their meaning does.
+
+The document lists every row group, so it grows with the run, and it is rewritten after every
+row group. `MetadataDocument` keeps that rewrite cheap: it adds each row group once, into running
+totals and as a JSON item rendered once (one line per row group, kept compactly by
+`OrderedItems`), so a rewrite writes the cached items' buffers as they are: no Python code walks
+the earlier row groups again and no copy of the lists is made.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,7 @@ import attrs
 
 from rowforge.errors import RowforgeError
 from rowforge.storage.durable import fsync_directory
+from rowforge.storage.ordered_items import OrderedItems
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -87,6 +94,91 @@ class RunIdentity:
     started_at: str
 
 
+class MetadataDocument:
+    """metadata.json of one output, kept current as row groups end.
+
+    Every count is a running total over the row groups added, so they agree:
+    `actual_num_records == target_num_records + resized_records - dropped_records`, where
+    `resized_records` counts rows that `allow_resize` steps added (negative: removed) and
+    `dropped_records` every planned row that was not written (never negative). `row_groups` and
+    `file_paths` are ordered by row-group index whatever the order the row groups end in.
+    """
+
+    def __init__(self, identity: RunIdentity, engine: str) -> None:
+        self.identity = identity
+        self.engine = engine
+        self.actual_records = 0
+        self.resized_records = 0
+        self.completed_batches = 0
+        self.skipped_cells = dict.fromkeys(identity.columns, 0)
+        self._row_groups = OrderedItems()  # by row-group index
+        self._files = OrderedItems()  # by the index of the row group written to the file
+
+    def add(self, record: RowGroupRecord) -> None:
+        """Count one ended row group and render its entry; O(columns), whatever came before."""
+        self.actual_records += record.records_written
+        self.resized_records += record.records_resized
+        for column, count in record.skipped_cells.items():
+            if column in self.skipped_cells:
+                self.skipped_cells[column] += count
+        self._row_groups.insert(record.index, json.dumps(record.as_json()).encode())
+        if record.file:
+            self.completed_batches += 1
+            self._files.insert(record.index, json.dumps(record.file).encode())
+
+    def render(
+        self,
+        *,
+        outcome: str,
+        schema: Mapping[str, str],
+        early_shutdown: bool,
+        first_error: str | None,
+        finished_at: str | None,
+    ) -> Iterator[bytes | memoryview]:
+        """The document, an indented JSON object whose lists hold one item per line, as buffers
+        to write one after the other (see `OrderedItems.parts`)."""
+        identity = self.identity
+        head = {
+            "schema_version": SCHEMA_VERSION,
+            "engine": self.engine,
+            "dataset_name": identity.dataset_name,
+            "target_num_records": identity.target_num_records,
+            "actual_num_records": self.actual_records,
+            "buffer_size": identity.buffer_size,
+            "total_num_batches": identity.total_num_batches,
+            "num_completed_batches": self.completed_batches,
+        }
+        middle = {
+            "schema": dict(schema),
+            "outcome": outcome,
+            "early_shutdown": early_shutdown,
+            "first_error": first_error,
+            "dropped_records": identity.target_num_records
+            + self.resized_records
+            - self.actual_records,
+            "resized_records": self.resized_records,
+            "skipped_cells": dict(self.skipped_cells),
+        }
+        tail = {
+            "config_hash": identity.config_hash,
+            "started_at": identity.started_at,
+            "finished_at": finished_at,
+        }
+        yield f'{{\n{_members(head)},\n  "file_paths": '.encode()
+        yield from self._files.parts()
+        yield f',\n{_members(middle)},\n  "row_groups": '.encode()
+        yield from self._row_groups.parts()
+        yield f",\n{_members(tail)}\n}}\n".encode()
+
+
+def _members(values: Mapping[str, Any]) -> str:
+    """Members of the top-level object, indented like `json.dumps(indent=2)` would."""
+    return ",\n".join(
+        f"  {json.dumps(key)}: {json.dumps(value, indent=2).replace(chr(10), chr(10) + '  ')}"
+        for key, value in values.items()
+    )
+
+
 def render_metadata(
     identity: RunIdentity,
     *,
@@ -98,47 +190,36 @@ def render_metadata(
     first_error: str | None,
     finished_at: str | None,
 ) -> dict[str, Any]:
-    """The metadata document; every count is derived from `row_groups`, so they agree:
-    `actual_num_records == target_num_records + resized_records - dropped_records`, where
-    `resized_records` counts rows that `allow_resize` steps added (negative: removed) and
-    `dropped_records` every planned row that was not written (never negative)."""
-    groups = sorted(row_groups, key=lambda record: record.index)
-    actual = sum(record.records_written for record in groups)
-    resized = sum(record.records_resized for record in groups)
-    skipped = {
-        column: sum(record.skipped_cells.get(column, 0) for record in groups)
-        for column in identity.columns
-    }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "engine": engine,
-        "dataset_name": identity.dataset_name,
-        "target_num_records": identity.target_num_records,
-        "actual_num_records": actual,
-        "buffer_size": identity.buffer_size,
-        "total_num_batches": identity.total_num_batches,
-        "num_completed_batches": sum(1 for record in groups if record.file),
-        "file_paths": [record.file for record in groups if record.file],
-        "schema": dict(schema),
-        "outcome": outcome,
-        "early_shutdown": early_shutdown,
-        "first_error": first_error,
-        "dropped_records": identity.target_num_records + resized - actual,
-        "resized_records": resized,
-        "skipped_cells": skipped,
-        "row_groups": [record.as_json() for record in groups],
-        "config_hash": identity.config_hash,
-        "started_at": identity.started_at,
-        "finished_at": finished_at,
-    }
+    """The metadata document of `row_groups`, parsed: what a preview reports, rendered by the
+    one writer a build uses (`MetadataDocument`)."""
+    document = MetadataDocument(identity, engine)
+    for record in row_groups:
+        document.add(record)
+    text = b"".join(
+        document.render(
+            outcome=outcome,
+            schema=schema,
+            early_shutdown=early_shutdown,
+            first_error=first_error,
+            finished_at=finished_at,
+        )
+    )
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     """Write JSON so that a reader sees the old document or the new one, never half of one."""
+    write_atomic(path, [(json.dumps(document, indent=2) + "\n").encode()])
+
+
+def write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
+    """Write `parts`, one after the other, so that a reader sees the old file or the new one,
+    never half of one: a temporary file in the same directory, fsynced, renamed over `path`,
+    the directory fsynced."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, sort_keys=False)
-        handle.write("\n")
+    with temporary.open("wb") as handle:
+        handle.writelines(parts)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)

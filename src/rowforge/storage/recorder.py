@@ -1,8 +1,11 @@
 """`MetadataRecorder`: keeps an output's metadata.json current while a run goes on.
 
 metadata.json is rewritten (atomically) at the start of a run, after every row group ends and
-at the end, from the row groups kept from an earlier run (resume) plus this run's. The schema it
-records is the one every file is written with (`RunSchema`).
+at the end. The recorder is handed each row group once, when it ends (`add`), on top of the row
+groups kept from an earlier run (resume); it never walks the earlier ones again, so the work per
+checkpoint does not grow with the run beyond writing the document itself (see
+`storage.metadata.MetadataDocument`). The schema it records is the one every file is written
+with (`RunSchema`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from pathlib import Path
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
     METADATA_FILE,
+    MetadataDocument,
     RowGroupRecord,
     RunIdentity,
-    render_metadata,
-    write_json_atomic,
+    write_atomic,
 )
 
 
@@ -40,29 +43,29 @@ class MetadataRecorder:
     ) -> None:
         self.path = output_dir / METADATA_FILE
         self.identity = identity
-        self.engine = engine
-        self.kept = list(kept)
         self.schema = schema
-        self.records: list[RowGroupRecord] = []  # this run's ended row groups, as last written
+        self.document = MetadataDocument(identity, engine)
+        for record in kept:
+            self.document.add(record)
+
+    def add(self, record: RowGroupRecord) -> None:
+        """One more row group ended; the next `write` lists it."""
+        self.document.add(record)
 
     def write(
         self,
-        records: Sequence[RowGroupRecord],
         outcome: str,
         *,
         early_shutdown: bool = False,
         first_error: str | None = None,
         finished: bool = False,
     ) -> None:
-        self.records = list(records)
-        document = render_metadata(
-            self.identity,
-            engine=self.engine,
+        """Replace metadata.json with the document of every row group added so far."""
+        text = self.document.render(
             outcome=outcome,
-            row_groups=self.kept + self.records,
             schema=self.schema.describe(),
             early_shutdown=early_shutdown,
             first_error=first_error,
             finished_at=now() if finished else None,
         )
-        write_json_atomic(self.path, document)
+        write_atomic(self.path, text)

@@ -19,32 +19,42 @@ metadata.json; the recorded outcome agrees with the counts (INV-6).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rowforge.errors import ReplayError
-from rowforge.statemachine import SPECS, Event, read_jsonl, replay
+from rowforge.statemachine import SPECS, Event, iter_jsonl, replay
 
 _RUN, _ROW_GROUP = "run", "row_group"
 
 
 def event_violation(logs: Sequence[Path], metadata: Mapping[str, Any]) -> str | None:
-    """None when the event logs agree with the specs and `metadata`, else the first problem."""
+    """None when the event logs agree with the specs and `metadata`, else the first problem.
+
+    Each log is read once, line by line: only the row groups' terminal events are kept (the
+    evidence), so checking a long run does not hold its whole log in memory."""
     last_word: dict[Hashable, Event] = {}
     for log in logs:
-        events = read_jsonl(log)
+        terminal: list[Event] = []
         try:
-            states = replay(events, SPECS)
+            states = replay(_keeping_terminal(iter_jsonl(log), terminal), SPECS)
         except ReplayError as error:
             return f"{log.name}: {error}"
-        for event in events:
-            if event.machine == _ROW_GROUP and event.dest in SPECS[_ROW_GROUP].terminal:
-                problem = _evidence_problem(event)
-                if problem is not None:
-                    return f"{log.name}: row group {event.ident} ended {event.dest} {problem}"
-                last_word[event.ident] = event
+        for event in terminal:
+            problem = _evidence_problem(event)
+            if problem is not None:
+                return f"{log.name}: row group {event.ident} ended {event.dest} {problem}"
+            last_word[event.ident] = event
     return _final_problem(logs[-1].name, states, last_word, metadata)
+
+
+def _keeping_terminal(events: Iterable[Event], terminal: list[Event]) -> Iterator[Event]:
+    """`events`, unchanged; the row groups' terminal ones are also appended to `terminal`."""
+    for event in events:
+        if event.machine == _ROW_GROUP and event.dest in SPECS[_ROW_GROUP].terminal:
+            terminal.append(event)
+        yield event
 
 
 def _evidence_problem(event: Event) -> str | None:
