@@ -298,8 +298,7 @@ def _check_reachable(spec: MachineSpec) -> None:
 
 
 def _check_can_terminate(spec: MachineSpec) -> None:
-    if not spec.terminal:
-        raise SpecError(f"{spec.path}: 'terminal' must name at least one state")
+    # `terminal` is a non-empty list of declared states (`parse_spec` checked it).
     predecessors: dict[str, set[str]] = {state: set() for state in spec.state_names}
     for transition in spec.transitions:
         predecessors[transition.dest].add(transition.source)
