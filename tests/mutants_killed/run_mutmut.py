@@ -48,6 +48,12 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
     "scheduler": (["src/rowforge/scheduler/*"], ["tests/scheduler", "tests/mutants_killed"]),
 }
 
+# Extra pytest flags per package. A scheduler mutant that stops a row group or a worker from
+# ending deadlocks the engine: the test waits, using no CPU (so mutmut's CPU-time limit never
+# fires), until pytest-timeout's 120 s. The slowest scheduler test takes 6 s alone, so 30 s still
+# leaves room for a loaded machine and makes each deadlocked mutant cost a quarter as much.
+PYTEST_ARGS: dict[str, list[str]] = {"scheduler": ["--timeout=30"]}
+
 
 def toml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
@@ -126,7 +132,11 @@ def prepare(
     # caches it as "not a directory" and keeps loading the unmutated rowforge from the venv.
     (work / "mutants" / "src").mkdir(parents=True)
     pyproject = work / "pyproject.toml"
-    pyproject.write_text(package_pyproject(pyproject.read_text(), only_mutate, tests))
+    pyproject.write_text(
+        package_pyproject(
+            pyproject.read_text(), only_mutate, tests, PYTEST_ARGS.get(package, [])
+        )
+    )
     return work
 
 
@@ -159,7 +169,7 @@ def run_package(
         pyproject.write_text(
             package_pyproject(
                 pyproject.read_text(), settings["only_mutate"], tests,
-                extra_pytest_args=deselect,
+                extra_pytest_args=[*PYTEST_ARGS.get(package, []), *deselect],
             )
         )
         (work / "deselected.txt").write_text("\n".join(already_failing) + "\n")
