@@ -351,10 +351,15 @@ class SchedulerMachine(RuleBasedStateMachine):
         dataset = engine.sink.dataset()  # type: ignore[attr-defined]
         assert len(dataset) == written
         assert dataset.notna().all().all(), "a written row is complete"
-        if engine.run.state == "completed":
-            assert written == engine.plan.num_records
-        if self.cancelled:
-            assert engine.run.state == "cancelled"
+        # INV-6: each outcome means what it says, whichever spec edge led to it.
+        state = engine.run.state
+        if state == "completed":
+            assert written == engine.plan.num_records and engine.first_error is None
+        if state == "partial":
+            assert 0 < written and (written < engine.plan.num_records or engine.early_shutdown)
+        if state == "failed":
+            assert engine.first_error is not None or written == 0, "failed says why"
+        assert (state == "cancelled") == self.cancelled, "cancelled means the run was cancelled"
 
 
 # 300 examples take about 10 s on this machine: well inside the one-minute CI budget.
