@@ -1,0 +1,138 @@
+"""What a run reports when a provider, a processor or the sink fails, in both engines.
+
+Kills survivors of `make mutants` (scheduler, core.py): the no-success budget's early shutdown
+(`_exhausted_error`, not run by tests/scheduler), the breaker's, and a post-batch processor or
+sink failure in the second row group, each with the whole message (row group, processor, step,
+model, the provider's last error) and the error it was caused by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from rowforge.errors import (
+    DatasetGenerationError,
+    DatasetProcessingError,
+    EarlyShutdownError,
+    RateLimitError,
+)
+from rowforge.processors import function_processor
+from rowforge.scheduler import RunConfig, Step, run_steps_async
+from rowforge.storage import MemorySink
+
+FAST = {"retry_backoff_s": 0.0, "stall_warning_s": 60.0}
+ENGINES = pytest.mark.parametrize("engine", ["async", "sync"])
+
+
+def ids(frame: pd.DataFrame) -> list[int]:
+    return list(frame.index)
+
+
+def run(steps: list[Step], engine: str, processors: Any = (), sink: Any = None, **config: Any):
+    settings = RunConfig(buffer_size=2, engine=engine, **{**FAST, **config})
+    return asyncio.run(
+        run_steps_async(steps, 4, config=settings, processors=processors, sink=sink)
+    )
+
+
+@ENGINES
+def test_a_model_without_a_success_for_its_budget_shuts_the_run_down(engine: str) -> None:
+    last: list[RateLimitError] = []
+
+    def limited(row: dict[str, Any]) -> int:
+        last.append(RateLimitError("429 slow down", retry_after=0))
+        raise last[-1]
+
+    steps = [Step("id", ids, kind="batch"), Step("v", limited, depends_on=["id"], resource="m")]
+    with pytest.raises(EarlyShutdownError) as caught:
+        run(steps, engine, no_success_budget_s=0.05)
+    assert re.fullmatch(
+        r"early shutdown: model 'm': no successful call for 0\.05s; the last \d+ calls were "
+        r"rejected with HTTP 429 \(rate limited\); last error in step 'v' \(model 'm'\): "
+        r"RateLimitError: 429 slow down; no records were written \(target 4\)",
+        str(caught.value),
+    ), str(caught.value)
+    assert any(caught.value.__cause__ is error for error in last)  # the provider's own error
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed" and result.early_shutdown
+
+
+@ENGINES
+def test_the_breaker_names_the_failure_rate_and_the_last_error(engine: str) -> None:
+    errors: list[ValueError] = []
+
+    def fatal(row: dict[str, Any]) -> int:
+        errors.append(ValueError(f"bad request {row['id']}"))
+        raise errors[-1]
+
+    steps = [Step("id", ids, kind="batch"), Step("v", fatal, depends_on=["id"], resource="m")]
+    with pytest.raises(EarlyShutdownError) as caught:
+        run(steps, engine, early_shutdown_window=2)
+    assert str(caught.value) == (
+        "early shutdown: 2 of the last 2 model tasks failed (ValueError x 2; threshold 50%); "
+        "last error in step 'v' (model 'm'): ValueError: bad request 1; no records were "
+        "written (target 4)"
+    )
+    assert caught.value.__cause__ is errors[1]
+
+
+def drop_a_row_of_group_1(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.iloc[1:] if frame.index[0] == 2 else frame
+
+
+def fail_on_group_1(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.index[0] == 2:
+        raise RuntimeError("schema registry unavailable")
+    return frame
+
+
+@ENGINES
+def test_a_post_batch_processor_that_drops_a_row_is_refused_saying_how(engine: str) -> None:
+    processors = [function_processor(drop_a_row_of_group_1, "post_batch")]
+    with pytest.raises(DatasetProcessingError) as caught:
+        run([Step("id", ids, kind="batch")], engine, processors)
+    assert str(caught.value) == (
+        "row group 1: post_batch processor 'drop_a_row_of_group_1' changed the row count from 2 "
+        "to 1; processors must keep every row"
+    )
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed" and result.actual_records == 2
+
+
+@ENGINES
+def test_a_failing_post_batch_processor_names_its_row_group(engine: str) -> None:
+    processors = [function_processor(fail_on_group_1, "post_batch")]
+    with pytest.raises(DatasetGenerationError) as caught:
+        run([Step("id", ids, kind="batch")], engine, processors)
+    assert str(caught.value) == (
+        "row group 1: post_batch processor 'fail_on_group_1' failed: "
+        "RuntimeError: schema registry unavailable"
+    )
+
+
+class FullDisk(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.error = OSError("disk full")
+
+    def write(self, row_group: int, frame: pd.DataFrame) -> Any:
+        if row_group == 1:
+            raise self.error
+        return super().write(row_group, frame)
+
+
+@ENGINES
+def test_a_sink_failure_names_its_row_group_and_keeps_the_error_as_cause(engine: str) -> None:
+    sink = FullDisk()
+    with pytest.raises(DatasetGenerationError) as caught:
+        run([Step("id", ids, kind="batch")], engine, sink=sink)
+    assert type(caught.value) is DatasetGenerationError
+    assert str(caught.value) == "row group 1: writing to the sink failed: OSError: disk full"
+    assert caught.value.__cause__ is sink.error
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed" and result.actual_records == 2
