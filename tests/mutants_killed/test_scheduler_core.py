@@ -34,7 +34,7 @@ def ids(frame: pd.DataFrame) -> list[int]:
 
 
 def run(steps: list[Step], engine: str, processors: Any = (), sink: Any = None, **config: Any):
-    settings = RunConfig(buffer_size=2, engine=engine, **{**FAST, **config})
+    settings = RunConfig(engine=engine, **{"buffer_size": 2, **FAST, **config})
     return asyncio.run(
         run_steps_async(steps, 4, config=settings, processors=processors, sink=sink)
     )
@@ -136,3 +136,65 @@ def test_a_sink_failure_names_its_row_group_and_keeps_the_error_as_cause(engine:
     assert caught.value.__cause__ is sink.error
     result = caught.value.result  # type: ignore[attr-defined]
     assert result.outcome == "failed" and result.actual_records == 2
+
+
+@ENGINES
+def test_rows_left_when_the_breaker_trips_are_dropped_for_early_shutdown(engine: str) -> None:
+    async def first_two_fail(row: dict[str, Any]) -> int:
+        if row["id"] < 2:
+            raise ValueError("bad request")
+        await asyncio.sleep(0.05)
+        return row["id"]
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("v", first_two_fail, depends_on=["id"], resource="m"),
+    ]
+    with pytest.raises(EarlyShutdownError) as caught:
+        run(steps, engine, early_shutdown_window=2, buffer_size=4)
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.actual_records == 0
+    assert result.drop_reasons() == {
+        "step 'v' failed: ValueError: bad request": 2,
+        "early shutdown": 2,
+    }
+    (ended,) = [e for e in result.events if e.machine == "row_group" and e.dest == "dropped"]
+    assert ended.details["reason"] == "early shutdown"
+
+
+def test_stats_report_peaks_workers_and_warnings_under_their_names() -> None:
+    async def slow(row: dict[str, Any]) -> int:
+        await asyncio.sleep(0.01)
+        return row["id"]
+
+    steps = [Step("id", ids, kind="batch"), Step("v", slow, depends_on=["id"], resource="m")]
+    result = run(steps, "async", max_parallel_requests={"m": 2}, buffer_size=4)
+    assert result.stats == {
+        "peak_in_flight": 2,
+        "peak_per_resource": {"m": 2},
+        "peak_open_row_groups": 1,
+        "leases_balanced": True,
+        "live_workers": 0,
+        "workers_created": 5,  # the seed batch and four cells
+        "stall_warnings": 0,
+        "degraded_warnings": 0,
+        "cell_delta": 0,
+        "adaptive_limits": {},
+    }
+
+
+@ENGINES
+def test_the_schema_is_the_first_row_groups_columns_and_each_write_names_its_file(
+    engine: str, tmp_path: Any
+) -> None:
+    from rowforge.storage import ParquetSink
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("v", lambda row: f"v{row['id']}", depends_on=["id"]),
+    ]
+    result = run(steps, engine, sink=ParquetSink(tmp_path))
+    assert result.schema == {"id": "int64", "v": "large_string"}  # no record_index column
+    writes = [e for e in result.events if e.machine == "row_group" and e.trigger == "write"]
+    assert [e.details["path"] for e in writes] == list(result.file_paths)
+    assert len(result.file_paths) == 2 and all(path for path in result.file_paths)
