@@ -514,3 +514,27 @@ def test_counts_left_out_of_metadata_count_as_zero(output: Path) -> None:
     assert first_violation(output) == (
         "metadata.json: actual_num_records 25 != target 30 + resized 0 - dropped 0"
     )
+
+
+def test_a_row_group_without_a_file_does_not_end_the_listing(output: Path) -> None:
+    """Row group 0 wrote no file (as if all its rows were dropped): the files after it are still
+    matched against metadata.json."""
+
+    def without_group_0(document: dict[str, Any]) -> None:
+        document["row_groups"][0]["file"] = None
+        document["file_paths"].remove("parquet-files/batch_00000.parquet")
+        document["actual_num_records"] = 17
+        document["dropped_records"] = 13
+
+    batch(output, 0).unlink()
+    rewrite_metadata(output, without_group_0)
+    assert first_violation(output) is None
+    shutil.copy(batch(output, 1), output / "parquet-files" / "batch_00007.parquet")
+    assert first_violation(output) == (
+        "parquet-files/batch_00007.parquet: on disk but not in metadata.json"
+    )
+
+
+def test_an_outcome_without_a_record_count_counts_none(output: Path) -> None:
+    rewrite_metadata(output, lambda document: document.pop("actual_num_records"))
+    assert first_violation(output) == "metadata.json: outcome 'partial' with 0 of 30 records"

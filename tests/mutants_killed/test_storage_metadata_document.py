@@ -23,6 +23,7 @@ from rowforge.storage.metadata import (
     RunIdentity,
     read_metadata,
     render_metadata,
+    write_json_atomic,
 )
 from rowforge.storage.recorder import MetadataRecorder
 
@@ -181,3 +182,11 @@ def test_a_preview_reports_the_run_as_it_ended() -> None:
     assert (document["early_shutdown"], document["first_error"]) == (True, "row group 1: boom")
     assert document["finished_at"] == "2026-01-01T00:00:01.000+00:00"
     assert document["schema"] == {"a": "int64"}
+
+
+def test_recipe_json_and_other_documents_are_written_indented_by_two(tmp_path: Path) -> None:
+    path = tmp_path / "recipe.json"
+    document = {"steps": [{"name": "id", "kind": "batch"}], "config": {"buffer_size": 10}}
+    write_json_atomic(path, document)
+    assert path.read_text(encoding="utf-8") == json.dumps(document, indent=2) + "\n"
+    assert not list(tmp_path.glob(".*.tmp"))
