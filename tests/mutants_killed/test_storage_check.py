@@ -538,3 +538,13 @@ def test_a_row_group_without_a_file_does_not_end_the_listing(output: Path) -> No
 def test_an_outcome_without_a_record_count_counts_none(output: Path) -> None:
     rewrite_metadata(output, lambda document: document.pop("actual_num_records"))
     assert first_violation(output) == "metadata.json: outcome 'partial' with 0 of 30 records"
+
+
+def test_an_outcome_without_a_target_plans_none(output: Path) -> None:
+    rewrite_metadata(output, lambda document: document.pop("target_num_records"))
+    assert first_violation(output) == "metadata.json: outcome 'partial' with 25 of 0 records"
+
+
+def test_one_record_of_many_is_a_partial_outcome(output: Path) -> None:
+    rewrite_metadata(output, lambda document: document.update(actual_num_records=1))
+    assert first_violation(output) == "metadata.json: actual_num_records is 1, the files hold 25"
