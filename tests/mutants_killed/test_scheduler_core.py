@@ -198,3 +198,41 @@ def test_the_schema_is_the_first_row_groups_columns_and_each_write_names_its_fil
     writes = [e for e in result.events if e.machine == "row_group" and e.trigger == "write"]
     assert [e.details["path"] for e in writes] == list(result.file_paths)
     assert len(result.file_paths) == 2 and all(path for path in result.file_paths)
+
+
+def short_on_group_1(frame: pd.DataFrame) -> list[int]:
+    return [1] * (len(frame) - 1 if frame.index[0] == 2 else len(frame))
+
+
+def wrong_column_on_group_1(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"other" if frame.index[0] == 2 else "judge": [1] * len(frame)})
+
+
+@ENGINES
+@pytest.mark.parametrize(
+    ("judge", "message"),
+    [
+        (
+            short_on_group_1,
+            "batch step 'judge' returned 1 rows for row group 1, which has 2; only allow_resize "
+            "steps may change the row count, and they run on the sync engine",
+        ),
+        (
+            wrong_column_on_group_1,
+            "batch step 'judge' returned a DataFrame without column 'judge' for row group 1",
+        ),
+    ],
+)
+def test_a_batch_step_that_breaks_the_row_contract_is_refused_saying_how(
+    engine: str, judge: Any, message: str
+) -> None:
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("a", lambda row: row["id"], depends_on=["id"]),
+        Step("judge", judge, kind="batch", depends_on=["a"]),
+    ]
+    with pytest.raises(DatasetProcessingError) as caught:
+        run(steps, engine)
+    assert str(caught.value) == message
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed" and result.actual_records == 2
