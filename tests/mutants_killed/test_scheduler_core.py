@@ -196,7 +196,8 @@ def test_the_schema_is_the_first_row_groups_columns_and_each_write_names_its_fil
     result = run(steps, engine, sink=ParquetSink(tmp_path))
     assert result.schema == {"id": "int64", "v": "large_string"}  # no record_index column
     writes = [e for e in result.events if e.machine == "row_group" and e.trigger == "write"]
-    assert [e.details["path"] for e in writes] == list(result.file_paths)
+    # row groups may finish in either order in the async engine
+    assert sorted(e.details["path"] for e in writes) == sorted(result.file_paths)
     assert len(result.file_paths) == 2 and all(path for path in result.file_paths)
 
 
