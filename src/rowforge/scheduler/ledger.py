@@ -53,10 +53,3 @@ class Ledger:
     def forget(self, cells: Iterable[Cell]) -> None:
         """A row group closed: its cells are terminal and need no memory here any more."""
         self._counted.difference_update(cells)
-
-    def totals(self) -> dict[str, int]:
-        return {
-            "generated": sum(self.generated.values()),
-            "skipped": sum(self.skipped.values()),
-            "failed": sum(self.failed.values()),
-        }
