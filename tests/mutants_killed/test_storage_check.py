@@ -548,3 +548,22 @@ def test_an_outcome_without_a_target_plans_none(output: Path) -> None:
 def test_one_record_of_many_is_a_partial_outcome(output: Path) -> None:
     rewrite_metadata(output, lambda document: document.update(actual_num_records=1))
     assert first_violation(output) == "metadata.json: actual_num_records is 1, the files hold 25"
+
+
+def test_a_run_still_running_is_reported_with_what_to_do(output: Path) -> None:
+    rewrite_metadata(output, lambda document: document.update(outcome="running"))
+    assert first_violation(output) == (
+        "metadata.json: the run never finished (outcome 'running'): it was killed or crashed; "
+        "`rowforge resume` finishes it"
+    )
+
+
+def test_a_row_group_with_no_event_in_the_logs_is_not_compared(output: Path) -> None:
+    """A row group recovered from its file after a crash that came before its events reached
+    the log: metadata.json lists it, no log has a word on it."""
+
+    def forget_group_2(events: list[dict[str, Any]]) -> None:
+        events[:] = [e for e in events if not (e["machine"] == "row_group" and e["id"] == 2)]
+
+    rewrite_events(output / "events.jsonl", forget_group_2)
+    assert first_violation(output) is None
