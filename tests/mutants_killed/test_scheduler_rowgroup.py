@@ -113,3 +113,12 @@ def test_dropping_a_row_whose_batch_input_is_ready_does_not_start_the_batch_earl
     assert judged == [[2, 3]]
     assert result.outcome == "partial" and list(result.dataset.index) == [1, 2]
     assert result.drop_reasons() == {"step 'b' failed: ValueError: b rejected row 0": 1}
+
+
+@pytest.mark.parametrize("engine", ["async", "sync"])
+def test_each_row_group_is_admitted_with_its_planned_row_count(engine: str) -> None:
+    steps = [Step("id", ids, kind="batch")]
+    config = RunConfig(buffer_size=2, engine=engine, **FAST)
+    result = asyncio.run(run_steps_async(steps, 5, config=config))
+    admitted = [e for e in result.events if e.machine == "row_group" and e.trigger == "admit"]
+    assert [(e.ident, e.details["rows"]) for e in admitted] == [(0, 2), (1, 2), (2, 1)]
