@@ -237,3 +237,26 @@ def test_a_batch_step_that_breaks_the_row_contract_is_refused_saying_how(
     assert str(caught.value) == message
     result = caught.value.result  # type: ignore[attr-defined]
     assert result.outcome == "failed" and result.actual_records == 2
+
+
+@ENGINES
+def test_a_failing_pre_batch_processor_names_its_row_group(engine: str) -> None:
+    processors = [function_processor(fail_on_group_1, "pre_batch")]
+    steps = [Step("id", ids, kind="batch"), Step("v", lambda row: row["id"], depends_on=["id"])]
+    with pytest.raises(DatasetGenerationError) as caught:
+        run(steps, engine, processors)
+    assert str(caught.value) == (
+        "row group 1: pre_batch processor 'fail_on_group_1' failed: "
+        "RuntimeError: schema registry unavailable"
+    )
+
+
+@ENGINES
+def test_the_runs_last_event_says_how_many_records_were_written(engine: str) -> None:
+    result = run([Step("id", ids, kind="batch")], engine)
+    last = result.events[-1]
+    assert (last.machine, last.dest, dict(last.details)) == (
+        "run",
+        "completed",
+        {"records_written": 4},
+    )
