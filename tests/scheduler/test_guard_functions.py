@@ -69,7 +69,10 @@ def _no_cell_guards(_cell: Cell) -> bool:
     return True
 
 
-LEDGER = Ledger(CompiledMachine(TABLES["cell"], cell_guards(_no_cell_guards, lambda _c: False)))
+COUNTED: set[Cell] = set()
+LEDGER = Ledger(
+    CompiledMachine(TABLES["cell"], cell_guards(_no_cell_guards, COUNTED.__contains__)), COUNTED
+)
 
 
 def _cell(counted: bool = False) -> Cell:

@@ -357,7 +357,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         if state == "completed":
             assert written == engine.plan.num_records and engine.first_error is None
         if state == "partial":
-            assert 0 < written and not fatal
+            assert written > 0 and not fatal
             assert written < engine.plan.num_records or engine.early_shutdown
         if state == "failed":
             assert written == 0 or fatal, "a run that wrote rows fails only for a fatal error"

@@ -123,8 +123,9 @@ class EngineCore:
         self.config = config
         self.sink = sink
         self.events = events
-        self.machines = Machines(events, config.trace, self._upstream_ready, self._counted)
-        self.ledger = Ledger(self.machines.cells)
+        counted: set[Cell] = set()  # the ledger's, read by the cell guard `not_yet_counted`
+        self.machines = Machines(events, config.trace, self._upstream_ready, counted.__contains__)
+        self.ledger = Ledger(self.machines.cells, counted)
         self.admission = Admission(plan.steps, config)
         self.retry = RetryPolicy(config)
         self.breaker = EarlyShutdown(config)
@@ -260,9 +261,6 @@ class EngineCore:
         return failure
 
     # -- workers and cells -----------------------------------------------------------------
-
-    def _counted(self, cell: Cell) -> bool:
-        return self.ledger.has_counted(cell)
 
     def _upstream_ready(self, cell: Cell) -> bool:
         group = self.groups[cell.row_group]

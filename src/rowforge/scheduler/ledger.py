@@ -23,7 +23,9 @@ from rowforge.statemachine import CompiledMachine
 class Ledger:
     """Per-column counts of generated, skipped and failed cells."""
 
-    def __init__(self, cells: CompiledMachine) -> None:
+    def __init__(self, cells: CompiledMachine, counted: set[Cell]) -> None:
+        """`counted` is the set the cell machine's `not_yet_counted` guard reads (the engine
+        hands the same set to both); only the ledger adds to it."""
         self._cells = cells
         self.generated: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
@@ -34,7 +36,7 @@ class Ledger:
             table.dest_of("skip"): self.skipped,
             table.dest_of("fail"): self.failed,
         }
-        self._counted: set[Cell] = set()
+        self._counted = counted
 
     def has_counted(self, cell: Cell) -> bool:
         """Whether `cell` is already in the counts (the `not_yet_counted` guard's evidence)."""

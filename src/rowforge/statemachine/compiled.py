@@ -53,11 +53,20 @@ class TransitionTable:
     machine: str
     initial: str
     edges: Mapping[str, Mapping[str, CompiledEdge]]
+    #: States with no way out (the spec loader guarantees these are its `terminal` list).
+    terminal: frozenset[str] = attrs.field(init=False)
+    _endings: Mapping[str, tuple[str, ...]] = attrs.field(init=False, repr=False)
 
-    @property
-    def terminal(self) -> frozenset[str]:
-        """States with no way out (the spec loader guarantees these are its `terminal` list)."""
-        return frozenset(state for state, by_trigger in self.edges.items() if not by_trigger)
+    def __attrs_post_init__(self) -> None:
+        # Derived once: the engine asks for endings after every task, so they must not cost a
+        # scan of the table each time.
+        terminal = frozenset(state for state, by in self.edges.items() if not by)
+        endings = {
+            state: tuple(t for t, edge in by.items() if edge.dest in terminal)
+            for state, by in self.edges.items()
+        }
+        object.__setattr__(self, "terminal", terminal)
+        object.__setattr__(self, "_endings", endings)
 
     def sources(self, *triggers: str) -> frozenset[str]:
         """Every state from which one of `triggers` may fire; unknown triggers are a bug."""
@@ -78,8 +87,7 @@ class TransitionTable:
 
     def endings(self, source: str) -> tuple[str, ...]:
         """The triggers that lead from `source` straight into a terminal state."""
-        terminal = self.terminal
-        return tuple(t for t, edge in self.edges[source].items() if edge.dest in terminal)
+        return self._endings[source]
 
 
 def compile_table(name: str, machine: transitions.Machine) -> TransitionTable:
@@ -132,6 +140,19 @@ class CompiledMachine:
             }
             for source, by_trigger in table.edges.items()
         }
+
+    def permits(self, subject: Subject, trigger: str) -> bool:
+        """Whether `trigger` may fire now; `IllegalTransition` when it has no edge from here.
+        The cheap question the engine asks after every task: no error object is built."""
+        source = subject.state
+        try:
+            _, checks = self._edges[source][trigger]
+        except KeyError:
+            raise IllegalTransition(self.name, subject.ident, trigger, source) from None
+        for guard, _, expected in checks:  # noqa: SIM110  a loop is faster than all(genexpr)
+            if bool(guard(subject)) is not expected:
+                return False
+        return True
 
     def refusal(self, subject: Subject, trigger: str) -> GuardRejected | None:
         """Why `trigger` may not fire now (the first guard that says no), or None if it may.

@@ -138,7 +138,8 @@ class ReferenceMachine:
         engine offers must exclude each other, so the spec, not the order of the candidates,
         decides. A candidate with no edge out of the current state raises `IllegalTransition`.
         """
-        enabled = [t for t in candidates if self.refusal(subject, t) is None]
+        permits = self._table.permits
+        enabled = [t for t in candidates if permits(subject, t)]
         if len(enabled) > 1:
             raise SpecError(
                 f"{self.spec.name} {subject.ident!r} in {subject.state!r}: the guards of "
