@@ -77,6 +77,9 @@ ORDERS = {
     "shuffled": random.Random(7).sample(range(1_300), 1_300),
     # a resumed run: every other row group kept, then the gaps filled, last to first
     "gaps filled": [*range(0, 1_300, 2), *range(1_299, 0, -2)],
+    # 513 kept row groups (0, 2, ..., 1024) fill a chunk and split it; the first gap filled
+    # after the split lies between the first two items of the new chunk
+    "gaps filled in order": [*range(0, 1_026, 2), *range(1, 1_300, 2), *range(1_026, 1_300, 2)],
 }
 
 
