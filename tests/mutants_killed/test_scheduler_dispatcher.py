@@ -1,0 +1,102 @@
+"""An internal error in the async dispatcher: what the user is told, logged and recorded.
+
+Kills survivors of `make mutants` (scheduler, dispatcher.py) in `_internal_error` and
+`_end_after_internal_error`: the error raised wraps the bug with it as cause, the log carries
+the traceback, the open row groups end with reason "internal error", and when even ending the
+run fails that is logged and the internal error is still what is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from rowforge.errors import DatasetGenerationError
+from rowforge.scheduler import RunConfig, Step, run_steps_async
+from rowforge.scheduler.dispatcher import AsyncEngine
+
+FAST = {"retry_backoff_s": 0.0, "stall_warning_s": 60.0}
+BUG = RuntimeError("planted dispatcher bug")
+
+
+def ids(frame: pd.DataFrame) -> list[int]:
+    return list(frame.index)
+
+
+def plant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_apply_success` raises on its 3rd call (the seed batch of row group 0 is the 1st)."""
+    real = AsyncEngine._apply_success
+    calls = {"n": 0}
+
+    def apply_success(self: AsyncEngine, worker: Any, value: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise BUG
+        real(self, worker, value)
+
+    monkeypatch.setattr(AsyncEngine, "_apply_success", apply_success)
+
+
+async def slow(row: dict[str, Any]) -> int:
+    await asyncio.sleep(0.01 * (row["id"] % 4))
+    return row["id"]
+
+
+STEPS = [Step("id", ids, kind="batch"), Step("v", slow, depends_on=["id"])]
+# one task at a time: when the bug strikes, the other tasks are still queued, so the row groups
+# stay open until the run ends them (with the reason "internal error")
+CONFIG = RunConfig(buffer_size=4, engine="async", max_in_flight=1, **FAST)
+
+
+def test_an_internal_error_is_raised_wrapped_logged_with_its_traceback_and_recorded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plant(monkeypatch)
+    with (
+        caplog.at_level(logging.ERROR, logger="rowforge"),
+        pytest.raises(DatasetGenerationError) as caught,
+    ):
+        asyncio.run(run_steps_async(STEPS, 8, config=CONFIG))
+    assert str(caught.value) == (
+        "internal error in rowforge's dispatcher: RuntimeError('planted dispatcher bug')"
+    )
+    assert caught.value.__cause__ is BUG
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "internal error in the dispatcher"
+    assert record.exc_info is not None and record.exc_info[1] is BUG
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed"
+    ended = [
+        e for e in result.events
+        if e.machine == "row_group" and e.dest in ("failed", "cancelled")
+    ]
+    assert [(e.ident, e.dest, e.details["reason"]) for e in ended] == [
+        (0, "failed", "internal error"),
+        (1, "failed", "internal error"),
+    ]
+
+
+def test_when_the_run_cannot_even_be_ended_the_internal_error_is_still_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plant(monkeypatch)
+
+    def cannot_end(self: AsyncEngine, group: Any) -> str:
+        raise RuntimeError("cannot end")
+
+    monkeypatch.setattr(AsyncEngine, "_stop_trigger", cannot_end)
+    with (
+        caplog.at_level(logging.ERROR, logger="rowforge"),
+        pytest.raises(DatasetGenerationError) as caught,
+    ):
+        asyncio.run(run_steps_async(STEPS, 8, config=CONFIG))
+    assert caught.value.__cause__ is BUG
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert messages == [
+        "internal error in the dispatcher",
+        "could not end the run cleanly after an internal error: RuntimeError('cannot end')",
+    ]
