@@ -70,6 +70,8 @@ def test_an_internal_error_is_raised_wrapped_logged_with_its_traceback_and_recor
     assert record.exc_info is not None and record.exc_info[1] is BUG
     result = caught.value.result  # type: ignore[attr-defined]
     assert result.outcome == "failed"
+    (abort,) = [e for e in result.events if e.machine == "run" and e.trigger == "abort"]
+    assert dict(abort.details) == {"reason": "internal error"}
     ended = [
         e for e in result.events
         if e.machine == "row_group" and e.dest in ("failed", "cancelled")
