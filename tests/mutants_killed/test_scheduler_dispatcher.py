@@ -1,9 +1,11 @@
-"""An internal error in the async dispatcher: what the user is told, logged and recorded.
+"""An internal error, an early shutdown, an abort: what the user is told, logged and recorded.
 
 Kills survivors of `make mutants` (scheduler, dispatcher.py) in `_internal_error` and
 `_end_after_internal_error`: the error raised wraps the bug with it as cause, the log carries
 the traceback, the open row groups end with reason "internal error", and when even ending the
-run fails that is logged and the internal error is still what is raised.
+run fails that is logged and the internal error is still what is raised. Also (`_begin_drain`,
+`_abort`, both engines): the INFO line of an early shutdown, and the reasons the run's `drain`
+and `abort` events carry.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rowforge.errors import DatasetGenerationError
+from rowforge.errors import DatasetGenerationError, EarlyShutdownError
+from rowforge.processors import function_processor
 from rowforge.scheduler import RunConfig, Step, run_steps_async
 from rowforge.scheduler.dispatcher import AsyncEngine
 
@@ -102,3 +105,52 @@ def test_when_the_run_cannot_even_be_ended_the_internal_error_is_still_raised(
         "internal error in the dispatcher",
         "could not end the run cleanly after an internal error: RuntimeError('cannot end')",
     ]
+
+
+ENGINES = pytest.mark.parametrize("engine", ["async", "sync"])
+
+
+@ENGINES
+def test_an_early_shutdown_is_logged_as_draining_and_recorded_with_its_reason(
+    engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fatal(row: dict[str, Any]) -> int:
+        raise ValueError("bad request")
+
+    steps = [Step("id", ids, kind="batch"), Step("v", fatal, depends_on=["id"], resource="m")]
+    config = RunConfig(buffer_size=2, engine=engine, early_shutdown_window=2, **FAST)
+    with (
+        caplog.at_level(logging.INFO, logger="rowforge"),
+        pytest.raises(EarlyShutdownError) as caught,
+    ):
+        asyncio.run(run_steps_async(steps, 4, config=config))
+    draining = [r.getMessage() for r in caplog.records if r.getMessage().endswith("(draining)")]
+    assert draining == [
+        "early shutdown: 2 of the last 2 model tasks failed (ValueError x 2; threshold 50%); "
+        "last error in step 'v' (model 'm'): ValueError: bad request (draining)"
+    ]
+    result = caught.value.result  # type: ignore[attr-defined]
+    (drain,) = [e for e in result.events if e.machine == "run" and e.trigger == "drain"]
+    assert dict(drain.details) == {"reason": "early_shutdown"}
+
+
+@ENGINES
+def test_a_fatal_error_aborts_the_run_with_the_error_as_reason(engine: str) -> None:
+    def fail_on_group_1(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.index[0] == 2:
+            raise RuntimeError("schema registry unavailable")
+        return frame
+
+    processors = [function_processor(fail_on_group_1, "post_batch")]
+    config = RunConfig(buffer_size=2, engine=engine, **FAST)
+    with pytest.raises(DatasetGenerationError) as caught:
+        steps = [Step("id", ids, kind="batch")]
+        asyncio.run(run_steps_async(steps, 4, config=config, processors=processors))
+    result = caught.value.result  # type: ignore[attr-defined]
+    (abort,) = [e for e in result.events if e.machine == "run" and e.trigger == "abort"]
+    assert dict(abort.details) == {
+        "reason": "DatasetGenerationError: row group 1: post_batch processor 'fail_on_group_1' "
+        "failed: RuntimeError: schema registry unavailable"
+    }
+    (failed,) = [e for e in result.events if e.machine == "row_group" and e.dest == "failed"]
+    assert failed.ident == 1
