@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rowforge.errors import DatasetGenerationError, EarlyShutdownError
+from rowforge.errors import DatasetGenerationError, EarlyShutdownError, RateLimitError
 from rowforge.processors import function_processor
 from rowforge.scheduler import RunConfig, Step, run_steps_async
 from rowforge.scheduler.dispatcher import AsyncEngine
@@ -154,3 +154,36 @@ def test_a_fatal_error_aborts_the_run_with_the_error_as_reason(engine: str) -> N
     }
     (failed,) = [e for e in result.events if e.machine == "row_group" and e.dest == "failed"]
     assert failed.ident == 1
+
+
+@ENGINES
+def test_a_task_always_rate_limited_gets_exactly_max_rate_limit_retries(engine: str) -> None:
+    calls: dict[int, int] = {}
+
+    def limited(row: dict[str, Any]) -> int:
+        calls[row["id"]] = calls.get(row["id"], 0) + 1
+        raise RateLimitError("429 too many requests", retry_after=0)
+
+    steps = [Step("id", ids, kind="batch"), Step("v", limited, depends_on=["id"], resource="m")]
+    config = RunConfig(
+        buffer_size=2,
+        engine=engine,
+        max_rate_limit_retries=2,
+        no_success_budget_s=30.0,
+        disable_early_shutdown=True,
+        trace=True,
+        **FAST,
+    )
+    with pytest.raises(DatasetGenerationError) as caught:
+        asyncio.run(run_steps_async(steps, 2, config=config))
+    assert calls == {0: 3, 1: 3}
+    result = caught.value.result  # type: ignore[attr-defined]
+    for row in (0, 1):
+        traces = [t for t in result.task_traces if t.step == "v" and t.row == row]
+        assert [(t.attempt, t.outcome) for t in traces] == [
+            (0, "deferred"),
+            (1, "deferred"),
+            (2, "failed"),
+        ]
+        assert all(isinstance(t.created, float) and t.created > 0 for t in traces)
+        assert [t.created <= t.admitted <= t.started <= t.finished for t in traces] == [True] * 3
