@@ -9,6 +9,7 @@ model, the provider's last error) and the error it was caused by.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
@@ -33,15 +34,24 @@ def ids(frame: pd.DataFrame) -> list[int]:
     return list(frame.index)
 
 
-def run(steps: list[Step], engine: str, processors: Any = (), sink: Any = None, **config: Any):
+def run(
+    steps: list[Step],
+    engine: str,
+    processors: Any = (),
+    sink: Any = None,
+    records: int = 4,
+    **config: Any,
+) -> Any:
     settings = RunConfig(engine=engine, **{"buffer_size": 2, **FAST, **config})
     return asyncio.run(
-        run_steps_async(steps, 4, config=settings, processors=processors, sink=sink)
+        run_steps_async(steps, records, config=settings, processors=processors, sink=sink)
     )
 
 
 @ENGINES
-def test_a_model_without_a_success_for_its_budget_shuts_the_run_down(engine: str) -> None:
+def test_a_model_without_a_success_for_its_budget_shuts_the_run_down(
+    engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
     last: list[RateLimitError] = []
 
     def limited(row: dict[str, Any]) -> int:
@@ -49,8 +59,16 @@ def test_a_model_without_a_success_for_its_budget_shuts_the_run_down(engine: str
         raise last[-1]
 
     steps = [Step("id", ids, kind="batch"), Step("v", limited, depends_on=["id"], resource="m")]
-    with pytest.raises(EarlyShutdownError) as caught:
+    with caplog.at_level(logging.WARNING, logger="rowforge"), pytest.raises(
+        EarlyShutdownError
+    ) as caught:
         run(steps, engine, no_success_budget_s=0.05)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings[0] == (
+        "model 'm' is degraded: 100% of the last 10 calls were rejected (HTTP 429 x 10); "
+        "retrying (honouring Retry-After up to 300s, the provider asked for 0s; giving up after "
+        "0.05s without a success)"
+    )
     assert re.fullmatch(
         r"early shutdown: model 'm': no successful call for 0\.05s; the last \d+ calls were "
         r"rejected with HTTP 429 \(rate limited\); last error in step 'v' \(model 'm'\): "
@@ -260,3 +278,55 @@ def test_the_runs_last_event_says_how_many_records_were_written(engine: str) -> 
         "completed",
         {"records_written": 4},
     )
+
+
+@ENGINES
+def test_successes_renew_a_models_budget_and_fatal_errors_do_not_spend_it(engine: str) -> None:
+    """Every odd row's first call is a 429 and each call takes 20 ms, one at a time: 0.24 s in
+    all, past the 0.1 s budget, but the successes in between keep the model alive. Rejected requests
+    (4xx, fatal) are the request's fault, not the model's: they never spend the budget."""
+    tried: set[int] = set()
+
+    async def flaky(row: dict[str, Any]) -> int:
+        await asyncio.sleep(0.02)
+        if row["id"] % 2 and row["id"] not in tried:
+            tried.add(row["id"])
+            raise RateLimitError("429 slow down", retry_after=0)
+        if row["id"] == 6:
+            raise ValueError("bad request")
+        return row["id"]
+
+    steps = [Step("id", ids, kind="batch"), Step("v", flaky, depends_on=["id"], resource="m")]
+    result = run(
+        steps,
+        engine,
+        records=8,
+        buffer_size=8,
+        max_parallel_requests={"m": 1},
+        no_success_budget_s=0.1,
+        disable_early_shutdown=True,
+    )
+    assert result.outcome == "partial" and not result.early_shutdown
+    assert result.drop_reasons() == {"step 'v' failed: ValueError: bad request": 1}
+    assert tried == {1, 3, 5, 7}
+
+
+@ENGINES
+def test_fatal_errors_alone_never_spend_a_models_budget(engine: str) -> None:
+    async def rejected(row: dict[str, Any]) -> int:
+        await asyncio.sleep(0.03)
+        raise ValueError("bad request")
+
+    steps = [Step("id", ids, kind="batch"), Step("v", rejected, depends_on=["id"], resource="m")]
+    with pytest.raises(DatasetGenerationError) as caught:
+        run(
+            steps,
+            engine,
+            max_parallel_requests={"m": 1},
+            no_success_budget_s=0.05,
+            disable_early_shutdown=True,
+        )
+    assert type(caught.value) is DatasetGenerationError
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed" and not result.early_shutdown
+    assert result.failed_cells == {"id": 0, "v": 4}
