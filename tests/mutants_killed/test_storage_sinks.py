@@ -17,8 +17,9 @@ from rowforge.build import build_steps, resume
 from rowforge.errors import DatasetGenerationError
 from rowforge.processors import function_processor
 from rowforge.scheduler import RunConfig, Step
-from rowforge.storage.check import first_violation
+from rowforge.storage.check import first_violation, record_indexes
 from rowforge.storage.metadata import read_metadata
+from rowforge.storage.sinks import ParquetSink
 from tests.mutants_killed.test_storage_check import CONFIG, FAST, STEPS, ids
 
 
@@ -74,3 +75,16 @@ def test_a_metadata_json_without_row_groups_resumes_from_the_files(tmp_path: Pat
         {"unknown (recovered from the file after a crash)": 1},
     ]
     assert groups[2]["drop_reasons"] == {"step 'picky' failed: ValueError: no sevens": 2}
+
+
+def test_a_sink_creates_its_directories_and_names_an_unnamed_index_record_index(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "new" / "out"
+    sink = ParquetSink(output)
+    frame = pd.DataFrame({"v": [1, 2]}, index=pd.Index([10, 11]))
+    assert sink.write(1, frame) == "parquet-files/batch_00001.parquet"
+    stored = pd.read_parquet(output / "parquet-files" / "batch_00001.parquet")
+    assert stored.index.name == "record_index"
+    assert list(stored.index) == [10, 11]
+    assert record_indexes(output / "parquet-files" / "batch_00001.parquet") == [10, 11]
