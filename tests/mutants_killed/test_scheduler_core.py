@@ -330,3 +330,16 @@ def test_fatal_errors_alone_never_spend_a_models_budget(engine: str) -> None:
     result = caught.value.result  # type: ignore[attr-defined]
     assert result.outcome == "failed" and not result.early_shutdown
     assert result.failed_cells == {"id": 0, "v": 4}
+
+
+@ENGINES
+def test_a_resumed_run_with_nothing_left_to_do_completes_having_opened_nothing(
+    engine: str,
+) -> None:
+    steps = [Step("id", ids, kind="batch")]
+    settings = RunConfig(buffer_size=2, engine=engine, **FAST)
+    result = asyncio.run(run_steps_async(steps, 4, config=settings, row_groups=[]))
+    assert (result.outcome, result.actual_records, result.target_records) == ("completed", 0, 0)
+    assert result.early_shutdown is False
+    assert result.stats["peak_open_row_groups"] == 0
+    assert result.stats["workers_created"] == 0
