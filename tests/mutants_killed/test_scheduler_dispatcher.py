@@ -187,3 +187,37 @@ def test_a_task_always_rate_limited_gets_exactly_max_rate_limit_retries(engine: 
         ]
         assert all(isinstance(t.created, float) and t.created > 0 for t in traces)
         assert [t.created <= t.admitted <= t.started <= t.finished for t in traces] == [True] * 3
+
+
+def test_a_batch_retry_due_after_every_row_was_dropped_is_settled_not_run() -> None:
+    """`judge` (a batch step) is rate limited and waits 0.1 s; meanwhile `check` fails on
+    every row, so when the retry is due there is nothing left to judge: it is cancelled
+    without a call and the row group ends dropped, an ordinary failed run."""
+    judged: list[int] = []
+
+    def judge(frame: pd.DataFrame) -> list[int]:
+        judged.append(len(frame))
+        if len(judged) == 1:
+            raise RateLimitError("429 slow down", retry_after=0.1)
+        return [1] * len(frame)
+
+    def check(row: dict[str, Any]) -> int:
+        raise ValueError("check rejected the row")
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("a", lambda row: row["id"], depends_on=["id"]),
+        Step("judge", judge, kind="batch", depends_on=["a"]),
+        Step("check", check, depends_on=["a"]),
+    ]
+    config = RunConfig(buffer_size=3, engine="async", trace=True, **FAST)
+    with pytest.raises(DatasetGenerationError) as caught:
+        asyncio.run(run_steps_async(steps, 3, config=config))
+    assert "internal error" not in str(caught.value)
+    assert judged == [3], "the retry was never called"
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.outcome == "failed"
+    assert result.drop_reasons() == {"step 'check' failed: ValueError: check rejected the row": 3}
+    retries = [t for t in result.task_traces if t.step == "judge" and t.attempt == 1]
+    assert [(t.outcome, t.started) for t in retries] == [("cancelled", 0.0)]
+    assert [g.state for g in result.row_groups] == ["dropped"]
