@@ -2,6 +2,12 @@
 
 `resume` generates only the row groups that have no file; these functions tell which ones do,
 and keep the interrupted run's event log beside the new one.
+
+A file metadata.json does not list yet (the crash came between the file and the metadata write)
+is recovered from the file, and its cell outcomes from the event log: a row group's terminal
+event, which carries them, is flushed before metadata.json is written, so the log knows what the
+metadata missed. Without them metadata would claim no skipped cell where the events show one,
+and `rowforge check` would refuse a correctly resumed output.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from rowforge.errors import RowforgeError
+from rowforge.statemachine import iter_jsonl
 from rowforge.storage.metadata import RowGroupRecord
 from rowforge.storage.sinks import PARQUET_DIR, relative_path
 
@@ -46,6 +53,7 @@ def written_row_groups(
         int(raw["index"]): RowGroupRecord.from_json(raw) for raw in metadata.get("row_groups", [])
     }
     kept: list[RowGroupRecord] = []
+    logged: dict[int, dict[str, int]] | None = None  # read only when a file must be recovered
     for index, (start, size) in enumerate(planned):
         path = output / relative_path(index)
         if not path.exists():
@@ -58,6 +66,8 @@ def written_row_groups(
         if known is not None and known.file and known.records_written == rows:
             kept.append(known)
         else:  # written, but the crash came before metadata caught up
+            if logged is None:
+                logged = _logged_skips(output)
             dropped = max(size - rows, 0)
             reasons = (
                 {"unknown (recovered from the file after a crash)": dropped} if dropped else {}
@@ -69,10 +79,31 @@ def written_row_groups(
                     rows,
                     dropped,
                     reasons,
-                    {},
+                    logged.get(index, {}),
                     relative_path(index),
                     first_record=start,
                     records_resized=rows + dropped - size,
                 )
             )
     return kept
+
+
+def _logged_skips(output: Path) -> dict[int, dict[str, int]]:
+    """Per written row group, the skipped cells per column its terminal event recorded, from
+    the current log and the archived ones (newest last, so the newest word wins)."""
+    logs = sorted(output.glob("events-*.jsonl"))
+    if (output / EVENTS_FILE).exists():
+        logs.append(output / EVENTS_FILE)
+    skips: dict[int, dict[str, int]] = {}
+    for log in logs:
+        for event in iter_jsonl(log):
+            cells = event.details.get("cells")
+            if event.machine != "row_group" or event.trigger != "write" or cells is None:
+                continue
+            index = event.ident
+            if not isinstance(index, int):
+                raise RowforgeError(f"{log}: a row group event names row group {index!r}")
+            skips[index] = {
+                column: counts[1] for column, counts in cells.items() if counts[1]
+            }
+    return skips
