@@ -251,6 +251,7 @@ def resume(
     kept = written_row_groups(output, metadata, [(g.start, g.size) for g in layouts])
     written = {record.index for record in kept}
     missing = [i for i in range(plan.num_row_groups) if i not in written]
+    _refuse_resized_resume(output, kept, missing)
     archive_events(output)
     existing = pq.read_schema(output / kept[0].file) if kept and kept[0].file else None
     return _run_into(
@@ -264,6 +265,24 @@ def resume(
         RunSchema(column_types, existing),
         lifespan=lifespan,
     )
+
+
+def _refuse_resized_resume(
+    output: Path, kept: Sequence[RowGroupRecord], missing: Sequence[int]
+) -> None:
+    """A row group's record indexes start where the earlier row groups ended, so after an
+    `allow_resize` step changed a written row group's size, a regenerated row group does not
+    know its start: it would repeat another row group's record indexes. Refuse, before any
+    file is touched."""
+    grown = [(r.index, r.records_resized) for r in kept if r.records_resized]
+    if grown and missing:
+        index, rows = grown[0]
+        raise ConfigError(
+            f"{output}: cannot resume a build whose allow_resize steps changed row counts "
+            f"(row group {index} changed by {rows:+d} rows): the {len(missing)} row groups "
+            "left would not know where their record indexes start. Build it again with "
+            "--overwrite (overwrite=True)."
+        )
 
 
 def run_identity(
@@ -347,8 +366,9 @@ def _finish(output: Path, recorder: MetadataRecorder, result: RunResult, resumed
     ended. A resumed run's outcome counts the row groups kept from before."""
     outcome = result.outcome
     if resumed and outcome in ("completed", "partial"):
-        written = recorder.document.actual_records
-        outcome = "completed" if written == recorder.identity.target_num_records else "partial"
+        document = recorder.document
+        expected = recorder.identity.target_num_records + document.resized_records
+        outcome = "completed" if document.actual_records == expected else "partial"
     recorder.write(
         outcome,
         early_shutdown=result.early_shutdown,

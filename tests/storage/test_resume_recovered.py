@@ -71,3 +71,64 @@ def test_a_row_group_recovered_from_its_file_keeps_its_skipped_cells(tmp_path: P
     assert after["skipped_cells"] == before["skipped_cells"]
     assert first_violation(output) is None
     assert len(pd.read_parquet(output / "parquet-files")) == 11
+
+
+def _seed_ids(frame: pd.DataFrame) -> list[int]:
+    return list(frame.index)
+
+
+def _grow(frame: pd.DataFrame) -> pd.DataFrame:
+    doubled = pd.concat([frame, frame])
+    doubled["twice"] = range(len(doubled))
+    return doubled
+
+
+RESIZING = [
+    Step("id", _seed_ids, kind="batch"),
+    Step("twice", _grow, kind="batch", depends_on=["id"], allow_resize=True),
+]
+
+
+def test_resuming_a_build_whose_row_groups_grew_is_refused_rather_than_repeating_indexes(
+    tmp_path: Path,
+) -> None:
+    """Later row groups' record indexes follow the sizes the earlier ones grew to; a resume
+    that regenerated a row group at its planned start would repeat another's indexes."""
+    import warnings
+
+    import pytest
+
+    from rowforge.errors import ConfigError
+
+    output = tmp_path / "out"
+    config = RunConfig(buffer_size=2, retry_backoff_s=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        build_steps(RESIZING, 6, output, config=config)
+        (output / "parquet-files" / "batch_00002.parquet").unlink()
+        _forget_row_group(output, 2)
+        with pytest.raises(ConfigError, match="allow_resize") as refused:
+            resume(output, steps=RESIZING, config=config)
+    assert "--overwrite" in str(refused.value)
+    assert len(pd.read_parquet(output / "parquet-files")) == 8, "nothing was touched"
+
+
+def test_a_resume_whose_row_groups_grow_ends_completed_with_every_record(tmp_path: Path) -> None:
+    """Nothing was written before the crash, so nothing is refused; the resumed row groups
+    grow, and completed means target + resized records, as for a build that was never cut."""
+    import warnings
+
+    output = tmp_path / "out"
+    config = RunConfig(buffer_size=2, retry_backoff_s=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        build_steps(RESIZING, 6, output, config=config)
+        for index in range(3):
+            (output / "parquet-files" / f"batch_{index:05d}.parquet").unlink()
+            _forget_row_group(output, index)
+        resume(output, steps=RESIZING, config=config)
+    metadata = read_metadata(output)
+    assert metadata["outcome"] == "completed"
+    assert metadata["actual_num_records"] == 12 and metadata["resized_records"] == 6
+    assert sorted(pd.read_parquet(output / "parquet-files").index) == list(range(12))
+    assert first_violation(output) is None
