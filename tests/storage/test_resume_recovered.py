@@ -113,22 +113,34 @@ def test_resuming_a_build_whose_row_groups_grew_is_refused_rather_than_repeating
     assert len(pd.read_parquet(output / "parquet-files")) == 8, "nothing was touched"
 
 
+def _grow_after_the_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Row group 0 keeps its size; later row groups double."""
+    if frame.index[0] == 0:
+        return frame.assign(twice=range(len(frame)))
+    return _grow(frame)
+
+
 def test_a_resume_whose_row_groups_grow_ends_completed_with_every_record(tmp_path: Path) -> None:
-    """Nothing was written before the crash, so nothing is refused; the resumed row groups
-    grow, and completed means target + resized records, as for a build that was never cut."""
+    """Row group 0 (not resized) was written before the crash, so nothing is refused; the
+    resumed row groups grow, and completed means target + resized records, as for a build
+    that was never cut."""
     import warnings
 
+    steps = [
+        Step("id", _seed_ids, kind="batch"),
+        Step("twice", _grow_after_the_first, kind="batch", depends_on=["id"], allow_resize=True),
+    ]
     output = tmp_path / "out"
     config = RunConfig(buffer_size=2, retry_backoff_s=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        build_steps(RESIZING, 6, output, config=config)
-        for index in range(3):
+        build_steps(steps, 6, output, config=config)
+        for index in (1, 2):
             (output / "parquet-files" / f"batch_{index:05d}.parquet").unlink()
             _forget_row_group(output, index)
-        resume(output, steps=RESIZING, config=config)
+        resume(output, steps=steps, config=config)
     metadata = read_metadata(output)
     assert metadata["outcome"] == "completed"
-    assert metadata["actual_num_records"] == 12 and metadata["resized_records"] == 6
-    assert sorted(pd.read_parquet(output / "parquet-files").index) == list(range(12))
+    assert metadata["actual_num_records"] == 10 and metadata["resized_records"] == 4
+    assert sorted(pd.read_parquet(output / "parquet-files").index) == list(range(10))
     assert first_violation(output) is None
