@@ -172,7 +172,7 @@ class RunSchema:
     def table(self, row_group: int, frame: pd.DataFrame) -> pa.Table:
         """`frame` (index = record index) as a table of this run's schema; `ValueError` naming
         the row group and column when a column's values do not fit its type."""
-        fields = [pa.field(str(name), self._type_of(row_group, frame, name)) for name in frame]
+        fields = [pa.field(str(name), self._type_of(frame, name)) for name in frame]
         index_name = str(frame.index.name or "record_index")
         if frame.index.name is None:
             frame = frame.rename_axis(index=index_name)
@@ -195,7 +195,7 @@ class RunSchema:
         with self._lock:
             return dict(self._written)
 
-    def _type_of(self, row_group: int, frame: pd.DataFrame, name: Any) -> pa.DataType:
+    def _type_of(self, frame: pd.DataFrame, name: Any) -> pa.DataType:
         column = str(name)
         declared = self._declared.get(column)
         if declared is not None:

@@ -68,9 +68,6 @@ class OrderedItems:
         self._firsts: list[int] = []  # each chunk's first key, to find a key's chunk
         self._count = 0
 
-    def __len__(self) -> int:
-        return self._count
-
     def insert(self, key: int, item: bytes) -> None:
         """Add `item` after every item whose key is not greater than `key`."""
         if not self._chunks:
