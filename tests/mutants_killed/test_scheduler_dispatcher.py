@@ -154,6 +154,11 @@ def test_a_fatal_error_aborts_the_run_with_the_error_as_reason(engine: str) -> N
     }
     (failed,) = [e for e in result.events if e.machine == "row_group" and e.dest == "failed"]
     assert failed.ident == 1
+    # (the async engine records str(error), the sync engine describe_error(error))
+    assert failed.details["reason"].endswith(
+        "row group 1: post_batch processor 'fail_on_group_1' failed: "
+        "RuntimeError: schema registry unavailable"
+    )
 
 
 @ENGINES
