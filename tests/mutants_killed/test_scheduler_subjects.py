@@ -115,6 +115,10 @@ def test_a_sync_attempt_cancelled_during_its_call_is_traced_with_the_moment_it_e
     assert_times_in_order(trace)
     assert trace.error is None
     assert engine.run.state == "cancelled"
+    ended = [e for e in engine.events if e.machine == "row_group" and e.dest == "cancelled"]
+    assert [(e.ident, e.trigger, e.details["reason"]) for e in ended] == [
+        (0, "cancel", "run cancelled")
+    ]
 
 
 @pytest.mark.parametrize("engine", ["async", "sync"])

@@ -87,3 +87,61 @@ def test_a_row_group_whose_every_row_failed_ends_dropped_for_that_reason(engine:
     assert result.outcome == "partial"
     dropped = [e for e in result.events if e.machine == "row_group" and e.dest == "dropped"]
     assert [(e.ident, e.details["reason"]) for e in dropped] == [(0, "every row dropped")]
+
+
+@ENGINES
+def test_task_timeout_s_fails_a_slow_call_and_keeps_the_others_values(engine: str) -> None:
+    async def answer(row: dict[str, Any]) -> str:
+        if row["id"] == 0:
+            await asyncio.sleep(5)
+        return f"answer {row['id']}"
+
+    def rejected(row: dict[str, Any]) -> str:
+        raise ValueError(f"bad request {row['id']}")
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("v", answer, depends_on=["id"]),
+        Step("w", lambda row: f"{row['v']}!", depends_on=["v"]),
+    ]
+    settings = RunConfig(
+        buffer_size=3, engine=engine, task_timeout_s=0.05, max_retries=0, trace=True, **FAST
+    )
+    result = asyncio.run(run_steps_async(steps, 3, config=settings))
+    assert result.outcome == "partial"
+    assert list(result.dataset["v"]) == ["answer 1", "answer 2"]
+    assert list(result.dataset["w"]) == ["answer 1!", "answer 2!"]
+    (failed,) = [t for t in result.task_traces if t.outcome == "failed"]
+    assert (failed.step, failed.row) == ("v", 0) and failed.error.startswith("TimeoutError")
+    # a failed attempt's trace names its error
+    steps = [Step("id", ids, kind="batch"), Step("v", rejected, depends_on=["id"])]
+    result = asyncio.run(_failed_run(steps, engine))
+    (failed,) = [t for t in result.task_traces if t.outcome == "failed"]
+    assert failed.error == "ValueError: bad request 0"
+
+
+def _failed_run(steps: list[Step], engine: str) -> Any:
+    async def run() -> Any:
+        try:
+            await run_steps_async(steps, 1, config=RunConfig(engine=engine, trace=True, **FAST))
+        except DatasetGenerationError as error:
+            return error.result  # type: ignore[attr-defined]
+        raise AssertionError("the run should fail")
+
+    return run()
+
+
+def test_record_indexes_continue_across_several_resized_row_groups() -> None:
+    def double(frame: pd.DataFrame) -> pd.DataFrame:
+        doubled = pd.concat([frame, frame], ignore_index=True)
+        doubled["twice"] = range(len(doubled))
+        return doubled
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("twice", double, kind="batch", depends_on=["id"], allow_resize=True),
+    ]
+    settings = RunConfig(buffer_size=1, engine="sync", **FAST)
+    result = asyncio.run(run_steps_async(steps, 3, config=settings))
+    assert list(result.dataset.index) == list(range(6))
+    assert [g.first_record for g in result.row_groups] == [0, 2, 4]
