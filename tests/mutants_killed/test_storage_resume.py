@@ -1,8 +1,9 @@
 """Survivors of `make mutants` in rowforge.storage.resume_state, killed: what `resume` keeps of
 an interrupted build. A file metadata.json does not know yet (the process was killed after the
 rename, before metadata.json caught up) is recovered from the file itself (its skipped cells
-from the event log); so is one whose count metadata.json has wrong; leftover temporary files go; an unreadable file is refused naming it;
-each resume keeps the log before it under the next free number.
+from the event log); so is one whose count metadata.json has wrong; leftover temporary files
+go; an unreadable file is refused naming it; each resume keeps the log before it under the
+next free number.
 
 The build is `test_storage_check.py`'s: 30 records, three row groups of 10, row group 0 writes 8
 rows, 1 writes 9, 2 writes 8.
