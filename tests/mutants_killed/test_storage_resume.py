@@ -162,3 +162,62 @@ def test_a_resume_without_an_event_log_starts_a_new_one_and_archives_nothing(
     (output / "events.jsonl").unlink()
     resume(output, steps=STEPS, config=CONFIG)
     assert sorted(p.name for p in output.glob("events*.jsonl")) == ["events.jsonl"]
+
+
+def drop_write_event(log: Path, group: int) -> None:
+    lines = log.read_text(encoding="utf-8").splitlines()
+    kept = [
+        line
+        for line in lines
+        if not (
+            (event := json.loads(line))["machine"] == "row_group"
+            and event["id"] == group
+            and event["trigger"] == "write"
+        )
+    ]
+    assert len(kept) == len(lines) - 1
+    log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def test_skipped_cells_are_recovered_from_an_archived_log(tmp_path: Path) -> None:
+    """An earlier resume archived the log and was killed before it first wrote metadata.json:
+    the row group's write event is in events-0001.jsonl only."""
+    output = tmp_path / "out"
+    build_steps(STEPS, 30, output, config=CONFIG)
+    forget(output, 1)
+    (output / "events.jsonl").rename(output / "events-0001.jsonl")
+    resume(output, steps=STEPS, config=CONFIG)
+    assert group_of(output, 1)["skipped_cells"] == {"double": 1}
+
+
+def test_only_a_write_event_tells_the_skipped_cells_of_a_recovered_file(tmp_path: Path) -> None:
+    """Row group 1 failed in the first run (its fail event counts the cells of that attempt);
+    the resume wrote its file and was killed before the write event reached the log. The
+    failed attempt's cells say nothing about the file's rows."""
+    output = tmp_path / "out"
+    processor = FailingAt(10)
+    with pytest.raises(DatasetGenerationError):
+        build_steps(STEPS, 30, output, config=CONFIG, processors=[processor])
+    processor.first = None
+    resume(output, steps=STEPS, config=CONFIG, processors=[processor])
+    drop_write_event(output / "events.jsonl", 1)
+    forget(output, 1)
+    resume(output, steps=STEPS, config=CONFIG, processors=[processor])
+    recovered = group_of(output, 1)
+    assert (recovered["skipped_cells"], recovered["drop_reasons"]) == ({}, {RECOVERED: 1})
+
+
+def test_a_log_naming_a_row_group_by_anything_but_its_number_is_refused(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    build_steps(STEPS, 30, output, config=CONFIG)
+    forget(output, 1)
+    log = output / "events.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines]
+    for event in events:
+        if event["machine"] == "row_group" and event["id"] == 2:
+            event["id"] = "2"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    with pytest.raises(RowforgeError) as refused:
+        resume(output, steps=STEPS, config=CONFIG)
+    assert str(refused.value) == f"{log}: a row group event names row group '2'"
