@@ -234,9 +234,11 @@ class EngineCore:
 
     def _check_row_contract(self, group: RowGroup, breach: str | None) -> None:
         if not self.machines.row_groups.holds(group, "row_count_unchanged"):
-            raise DatasetProcessingError(
-                breach or f"row group {group.ident}: the rows returned are not the rows given"
-            )
+            if breach is None:
+                output = group.first_breach()
+                source = output.source if output is not None else "a step or processor"
+                breach = f"row group {group.ident}: {source} returned other rows than it was given"
+            raise DatasetProcessingError(breach)
 
     def _post_batch(self, row_group: int, frame: pd.DataFrame) -> StageResult:
         """Post-batch processors. Runs in a worker thread."""

@@ -322,7 +322,6 @@ class AsyncEngine(EngineCore):
         )
         retry.retries = worker.retries + (kind is ErrorKind.RETRYABLE)
         retry.rate_limited = worker.rate_limited + (kind is ErrorKind.RATE_LIMIT)
-        retry.rows = worker.rows
         if kind is ErrorKind.RETRYABLE:
             self._spent[retry] = spent + delay
         log.debug("retrying %s in %.2fs after %r", worker.step.name, delay, worker.error)
@@ -545,7 +544,7 @@ class AsyncEngine(EngineCore):
                 if not isinstance(error, DatasetGenerationError):
                     error = self._sink_failure(group.ident, error)
                 self._abort(group, error)  # first: no new row group is admitted by the close
-                self._close_with(group, "fail", str(error))
+                self._close_with(group, "fail", describe_error(error))  # as the sync engine
             self._check_finished()
         except BaseException as failure:
             self._internal_error(failure)

@@ -105,6 +105,10 @@ class RowGroup:
         """Every batch step and processor so far returned exactly the rows it was given."""
         return all(output.kept for output in self.outputs)
 
+    def first_breach(self) -> RowOutput | None:
+        """The first batch step or processor stage that returned other rows than it was given."""
+        return next((output for output in self.outputs if not output.kept), None)
+
     # -- reading ---------------------------------------------------------------------------
 
     def record_index(self, row: int) -> int:
@@ -190,16 +194,12 @@ class RowGroup:
             ready.append((step, row))
 
     def ready_cells(self) -> list[Ready]:
-        """Everything ready right now that has not started (used when seeding ends)."""
+        """The cells ready right now that have not started (used when seeding ends). No batch
+        step can be ready then: one outside seeding has a cell step upstream, which has not
+        run yet; it becomes ready in `_became_ready` once no surviving row waits for it."""
         ready: list[Ready] = []
         for step in self._plan.steps:
             if step.kind == "batch":
-                if (
-                    step.name not in self.batch_started
-                    and self.batch_outstanding[step.name] == 0
-                    and step.name not in self._plan.seed_steps
-                ):
-                    ready.append((step.name, None))
                 continue
             waiting, cells = self.waiting[step.name], self.cells[step.name]
             for row in self.surviving():

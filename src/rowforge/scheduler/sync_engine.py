@@ -125,9 +125,8 @@ class SyncEngine(EngineCore):
         return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
 
     def _seeded(self, group: RowGroup) -> bool:
-        if self.machines.row_groups.pick(group, ("seeded", "drop")) == "drop":
-            self._close_with(group, "drop", "every row dropped")
-            return False
+        """Pre-batch processors, then `seeded`. A row group with no row left never gets here:
+        `_run_group` closes it after the step that dropped its last row."""
         try:
             self._pre_batch(group)
         except DatasetGenerationError as error:
