@@ -353,17 +353,17 @@ def _run_into(
             finished=True,
         )
         raise
-    _finish(output, recorder, result, bool(kept))
-    return result
+    outcome = _finish(output, recorder, result, bool(kept))
+    return attrs.evolve(result, outcome=outcome)  # a resume's outcome counts the kept rows too
 
 
 def _engine_name(plan: Plan, config: RunConfig) -> str:
     return "sync" if config.engine == "sync" or plan.needs_resize else "async"
 
 
-def _finish(output: Path, recorder: MetadataRecorder, result: RunResult, resumed: bool) -> None:
+def _finish(output: Path, recorder: MetadataRecorder, result: RunResult, resumed: bool) -> str:
     """The last metadata.json write; every row group already reached the recorder when it
-    ended. A resumed run's outcome counts the row groups kept from before."""
+    ended. A resumed run's outcome counts the row groups kept from before; it is returned."""
     outcome = result.outcome
     if resumed and outcome in ("completed", "partial"):
         document = recorder.document
@@ -379,3 +379,4 @@ def _finish(output: Path, recorder: MetadataRecorder, result: RunResult, resumed
         with (output / TRACES_FILE).open("w", encoding="utf-8") as traces:
             for trace in result.task_traces:
                 traces.write(trace.to_json() + "\n")
+    return outcome

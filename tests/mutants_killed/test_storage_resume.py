@@ -101,11 +101,13 @@ def test_a_recovered_row_group_that_grew_has_its_resize_and_no_drops(tmp_path: P
         warnings.simplefilter("ignore", DeprecationWarning)
         build_steps(steps, 30, output, config=config)
         forget(output, 2)
-        resume(output, steps=steps, config=config)
+        result = resume(output, steps=steps, config=config)
     recovered = group_of(output, 2)
-    # first_record is the planned start (20), not where the grown rows start (40), so
-    # `rowforge check` refuses this output: a bug reported with the storage pass
-    recovered.pop("first_record")
+    # the grown rows start at 40 (row groups 0 and 1 grew to 20 rows each), not at the planned
+    # 20: read from the file, so `rowforge check` accepts the resumed output
+    assert recovered.pop("first_record") == 40
+    assert first_violation(output) is None
+    assert result.outcome == read_metadata(output)["outcome"] == "completed"
     assert recovered == {
         "index": 2,
         "state": "drained",

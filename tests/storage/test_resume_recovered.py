@@ -63,9 +63,10 @@ def test_a_row_group_recovered_from_its_file_keeps_its_skipped_cells(tmp_path: P
     assert group["skipped_cells"] == {"plus_one": 1}  # row 5 failed in `double`
     _forget_row_group(output, 1)
 
-    resume(output, steps=STEPS, config=CONFIG)
+    result = resume(output, steps=STEPS, config=CONFIG)
 
     after = read_metadata(output)
+    assert result.outcome == after["outcome"] == "partial", "row 5 is missing"
     (recovered,) = [g for g in after["row_groups"] if g["index"] == 1]
     assert recovered["skipped_cells"] == {"plus_one": 1}
     assert after["skipped_cells"] == before["skipped_cells"]

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowforge.errors import RowforgeError
@@ -81,7 +82,7 @@ def written_row_groups(
                     reasons,
                     logged.get(index, {}),
                     relative_path(index),
-                    first_record=start,
+                    first_record=_first_record(path, start),
                     records_resized=rows + dropped - size,
                 )
             )
@@ -107,3 +108,14 @@ def _logged_skips(output: Path) -> dict[int, dict[str, int]]:
                 column: counts[1] for column, counts in cells.items() if counts[1]
             }
     return skips
+
+
+def _first_record(path: Path, planned: int) -> int:
+    """Where a recovered file's records start: its lowest record index. An `allow_resize` step
+    that grew an earlier row group moved it past its planned start; an empty file keeps it."""
+    schema = pq.read_schema(path)
+    name = next((n for n in ("record_index", "__index_level_0__") if n in schema.names), None)
+    if name is None:
+        return planned
+    column = pq.read_table(path, columns=[name]).column(0)
+    return int(pc.min(column).as_py()) if len(column) else planned
