@@ -148,8 +148,10 @@ class ReferenceMachine:
         return enabled[0] if enabled else None
 
     def can_finish(self, subject: Subject) -> bool:
-        """Whether an edge into a terminal state may fire now."""
-        return self.pick(subject, self._table.table.endings(subject.state)) is not None
+        """Whether an edge into a terminal state may fire now. Asked after every task, so it
+        stops at the first allowed ending; `finish` refuses two."""
+        permits = self._table.permits
+        return any(permits(subject, t) for t in self._table.table.endings(subject.state))
 
     def finish(self, subject: Subject, details: Mapping[str, Any] | None = None) -> str:
         """Take the one edge into a terminal state that the guards allow now; return the state.
