@@ -148,10 +148,9 @@ class AsyncEngine(EngineCore):
         self._end()
 
     def _stop_trigger(self, group: RowGroup) -> str:
-        trigger = self.machines.row_groups.pick(group, ("fail", "cancel"))
-        if trigger is None:
-            raise self.machines.row_groups.refusal(group, "cancel") or AssertionError(group)
-        return trigger
+        """`fail` for a row group holding a fatal error, `cancel` otherwise, as the guards pick;
+        when neither may fire yet, `cancel`, so that firing it raises the guard's refusal."""
+        return self.machines.row_groups.pick(group, ("fail", "cancel")) or "cancel"
 
     # -- admission of row groups and workers -----------------------------------------------
 
