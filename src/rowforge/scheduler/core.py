@@ -33,7 +33,6 @@ from rowforge.scheduler.retry import ErrorKind, RetryPolicy, classify, failure_l
 from rowforge.scheduler.rowgroup import RowGroup
 from rowforge.scheduler.shutdown import EarlyShutdown, ProviderHealth
 from rowforge.scheduler.subjects import Cell, Machines, RunState, Worker
-from rowforge.scheduler.threads import run_uninterrupted
 from rowforge.scheduler.trace import TaskTrace
 from rowforge.statemachine import TABLES, EventLog
 from rowforge.storage.sinks import Sink
@@ -240,17 +239,6 @@ class EngineCore:
                 source = output.source if output is not None else "a step or processor"
                 breach = f"row group {group.ident}: {source} returned other rows than it was given"
             raise DatasetProcessingError(breach)
-
-    async def _checkpoint_rows(self, group: RowGroup) -> Checkpoint:
-        """Post-batch processors, the row-count guard on what they returned, then the write.
-        Processors and write run in a thread; the guard decides on the loop, before any row
-        reaches the sink."""
-        frame = group.frame()
-        if self._has_stage("post_batch"):
-            stage = await run_uninterrupted(self._post_batch, group.ident, frame)
-            self._require_rows_kept(group, "post_batch", frame.index, stage)
-            frame = stage.frame
-        return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
 
     def _post_batch(self, row_group: int, frame: pd.DataFrame) -> StageResult:
         """Post-batch processors. Runs in a worker thread."""

@@ -56,6 +56,7 @@ from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import Ready, RowGroup
 from rowforge.scheduler.subjects import Worker
+from rowforge.scheduler.threads import run_uninterrupted
 from rowforge.statemachine import TABLES, EventLog
 from rowforge.storage.sinks import Sink
 
@@ -514,10 +515,16 @@ class AsyncEngine(EngineCore):
         task.add_done_callback(partial(self._on_checkpoint_done, group))
 
     async def _checkpoint(self, group: RowGroup) -> Checkpoint | BaseException:
-        """`_checkpoint_rows`, returning its error instead of raising it: a child task that
-        raises would make the TaskGroup cancel the whole run on its own."""
+        """Post-batch processors, the row-count guard on what they returned, then the write;
+        processors and write run in a thread. Returns its error instead of raising it: a child
+        task that raises would make the TaskGroup cancel the whole run on its own."""
         try:
-            return await self._checkpoint_rows(group)
+            frame = group.frame()
+            if self._has_stage("post_batch"):
+                stage = await run_uninterrupted(self._post_batch, group.ident, frame)
+                self._require_rows_kept(group, "post_batch", frame.index, stage)
+                frame = stage.frame
+            return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
         except Exception as error:
             return error
 

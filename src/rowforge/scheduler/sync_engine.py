@@ -31,6 +31,7 @@ from rowforge.scheduler.core import (
     GROUP_SEEDING,
     RUN_ABORTABLE,
     RUN_INTERRUPTIBLE,
+    Checkpoint,
     EngineCore,
     log,
     step_failure_reason,
@@ -39,6 +40,7 @@ from rowforge.scheduler.plan import Step
 from rowforge.scheduler.retry import ErrorKind, classify
 from rowforge.scheduler.rowgroup import RowGroup
 from rowforge.scheduler.subjects import Worker
+from rowforge.scheduler.threads import run_uninterrupted
 
 
 class _StepFailed(Exception):
@@ -103,7 +105,7 @@ class SyncEngine(EngineCore):
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         try:
-            checkpoint = await self._checkpoint_rows(group)
+            checkpoint = await self._checkpoint(group)
         except DatasetGenerationError as error:
             self._abort(group, error)
             return
@@ -112,6 +114,15 @@ class SyncEngine(EngineCore):
             # The run was cancelled during the write: the write finished and is recorded (a
             # started write is never abandoned); now the cancellation takes effect.
             raise asyncio.CancelledError
+
+    async def _checkpoint(self, group: RowGroup) -> Checkpoint:
+        """Post-batch processors, the row-count guard on what they returned, then the write."""
+        frame = group.frame()
+        if self._has_stage("post_batch"):
+            stage = await run_uninterrupted(self._post_batch, group.ident, frame)
+            self._require_rows_kept(group, "post_batch", frame.index, stage)
+            frame = stage.frame
+        return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
 
     def _seeded(self, group: RowGroup) -> bool:
         """Pre-batch processors, then `seeded`. A row group with no row left never gets here:
