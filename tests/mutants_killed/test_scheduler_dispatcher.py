@@ -226,3 +226,35 @@ def test_a_batch_retry_due_after_every_row_was_dropped_is_settled_not_run() -> N
     retries = [t for t in result.task_traces if t.step == "judge" and t.attempt == 1]
     assert [(t.outcome, t.started) for t in retries] == [("cancelled", 0.0)]
     assert [g.state for g in result.row_groups] == ["dropped"]
+
+
+def test_a_bug_in_a_due_retrys_bookkeeping_is_an_internal_error_with_it_as_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The retry timer calls `_retry_due` outside any task: a bug there must still end the
+    run as an internal error that names it (the bug as cause), not vanish in the event loop."""
+    real_retry_due = AsyncEngine._retry_due
+
+    def retry_due(self: AsyncEngine, worker: Any) -> None:
+        """The engine's admission queue is per instance: break its `push` once a retry is due."""
+
+        def push(_: Any) -> None:
+            raise BUG
+
+        monkeypatch.setattr(self.admission, "push", push)
+        real_retry_due(self, worker)
+
+    monkeypatch.setattr(AsyncEngine, "_retry_due", retry_due)
+    attempts: list[int] = []
+
+    def flaky(row: dict[str, Any]) -> int:
+        attempts.append(row["id"])
+        raise RateLimitError("429 slow down", retry_after=0)
+
+    steps = [Step("id", ids, kind="batch"), Step("v", flaky, depends_on=["id"], resource="m")]
+    with pytest.raises(DatasetGenerationError) as caught:
+        config = RunConfig(buffer_size=1, engine="async", **FAST)
+        asyncio.run(run_steps_async(steps, 1, config=config))
+    assert caught.value.__cause__ is BUG
+    assert "RuntimeError('planted dispatcher bug')" in str(caught.value)
+    assert attempts == [0], "the retry's push raised, so the retry never ran"
