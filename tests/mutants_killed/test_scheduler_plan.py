@@ -134,7 +134,8 @@ def test_num_records_must_be_a_positive_int(num_records: Any, shown: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("buffer_size", "shown"), [(0, "0"), (-2, "-2"), (4.0, "4.0"), ("4", "'4'"), (None, "None")]
+    ("buffer_size", "shown"),
+    [(0, "0"), (-2, "-2"), (4.0, "4.0"), ("4", "'4'"), (None, "None"), (True, "True")],
 )
 def test_buffer_size_must_be_a_positive_int(buffer_size: Any, shown: str) -> None:
     assert plan_error([cell("a")], buffer_size=buffer_size) == (

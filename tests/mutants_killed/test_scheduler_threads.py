@@ -156,3 +156,21 @@ def test_the_functions_exception_propagates_after_a_cancellation_too() -> None:
     with pytest.raises(OSError, match=r"^disk full at 3$"):
         run(scenario())
     assert work.finished == [3]
+
+
+def test_a_cancelled_executor_future_ends_the_wait_instead_of_spinning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the executor itself cancels the work (its future is cancelled, e.g. while the
+    executor shuts down), there is no result to wait for: the `done()` branch raises the
+    future's CancelledError. Without it, the loop would await the cancelled future forever."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        monkeypatch.setattr(loop, "run_in_executor", lambda *_: future)
+        loop.call_soon(future.cancel)
+        await asyncio.wait_for(run_uninterrupted(lambda: 1), timeout=2)
+
+    with pytest.raises(asyncio.CancelledError):
+        run(main())

@@ -28,11 +28,6 @@ def _at_least_one(instance: Any, attribute: attrs.Attribute[Any], value: int) ->
         raise ConfigError(f"RunConfig.{attribute.name} must be an int >= 1, got {value!r}")
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:
-        raise ConfigError(f"RunConfig.{attribute.name} must be >= 0, got {value!r}")
-
-
 def _finite_non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ConfigError(f"RunConfig.{attribute.name} must be a finite number >= 0, got {value!r}")
@@ -51,7 +46,7 @@ def _count(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
 
 
 def _rate(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not 0 < value <= 1:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise ConfigError(f"RunConfig.{attribute.name} must be in (0, 1], got {value!r}")
 
 
@@ -82,7 +77,7 @@ def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: int) ->
 
 def _caps(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
     for key, cap in value.items():
-        if not isinstance(cap, int) or cap < 1:
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
             raise ConfigError(
                 f"RunConfig.{attribute.name}[{key!r}] must be an int >= 1, got {cap!r}"
             )

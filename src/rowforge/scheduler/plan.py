@@ -123,7 +123,7 @@ def build_plan(steps: Sequence[Step], num_records: int, buffer_size: int) -> Pla
     """Validate `steps` and order them; raise `ConfigError` naming the offending step."""
     if isinstance(num_records, bool) or not isinstance(num_records, int) or num_records < 1:
         raise ConfigError(f"num_records must be a positive integer, got {num_records!r}")
-    if not isinstance(buffer_size, int) or buffer_size < 1:
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
         raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
     if not steps:
         raise ConfigError("a plan needs at least one step")
@@ -139,7 +139,7 @@ def build_plan(steps: Sequence[Step], num_records: int, buffer_size: int) -> Pla
             if dependency == step.name:
                 raise ConfigError(f"step {step.name!r} depends on itself")
 
-    ordered = _topological_order(steps, by_name)
+    ordered = _topological_order(steps)
     upstream = {step.name: _transitive_upstream(step.name, by_name) for step in ordered}
     downstream = {
         step.name: tuple(s.name for s in ordered if step.name in s.depends_on) for step in ordered
@@ -152,7 +152,7 @@ def build_plan(steps: Sequence[Step], num_records: int, buffer_size: int) -> Pla
     return Plan(tuple(ordered), num_records, buffer_size, upstream, downstream, seeds)
 
 
-def _topological_order(steps: Sequence[Step], by_name: dict[str, Step]) -> list[Step]:
+def _topological_order(steps: Sequence[Step]) -> list[Step]:
     """Kahn's algorithm, always taking the earliest-declared ready step; report any cycle."""
     remaining = {step.name: set(step.depends_on) for step in steps}
     ordered: list[Step] = []
