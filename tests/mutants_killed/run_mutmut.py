@@ -21,6 +21,7 @@ short hypothesis profile. See docs/mutants.md.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -53,6 +54,19 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
 # fires), until pytest-timeout's 120 s. The slowest scheduler test takes 6 s alone, so 30 s still
 # leaves room for a loaded machine and makes each deadlocked mutant cost a quarter as much.
 PYTEST_ARGS: dict[str, list[str]] = {"scheduler": ["--timeout=30"]}
+
+# Tests that fail under mutmut's wrapping itself, whatever the mutant: mutmut calls every
+# function of a mutated module through a trampoline that lives in mutmut's own package, so a
+# check of which frame called rowforge (`runner._caller_stacklevel`: the DeprecationWarning
+# names the caller's file) sees the trampoline's frame instead. mutmut's clean run would fail,
+# so these are deselected when that module is mutated. tests/mutants_killed/
+# test_scheduler_runner.py checks the warning's filename only when the module is not wrapped.
+BROKEN_BY_TRAMPOLINES: dict[str, list[str]] = {
+    "src/rowforge/scheduler/runner.py": [
+        "tests/scheduler/test_failure_modes.py"
+        "::test_allow_resize_runs_on_the_sync_engine_for_that_run_only",
+    ],
+}
 
 
 def toml_list(values: list[str]) -> str:
@@ -161,9 +175,21 @@ def run_package(
     work = prepare(package, only or only_mutate, tests, rev, work_dir(package, only))
     env = {**os.environ, "CI": "true", "PYTHONPATH": str(work / "mutants" / "src")}
     already_failing = failing_tests(work, tests, env)
+    mutated = only or only_mutate
+    wrapped = [
+        test
+        for module, broken in BROKEN_BY_TRAMPOLINES.items()
+        if any(fnmatch.fnmatch(module, pattern) for pattern in mutated)
+        for test in broken
+    ]
     if already_failing:
         print("deselected, failing on the unmutated code:\n  " + "\n  ".join(already_failing))
-        deselect = [arg for name in already_failing for arg in ("--deselect", name)]
+    if wrapped:
+        print("deselected, failing under mutmut's trampolines:\n  " + "\n  ".join(wrapped))
+    if already_failing or wrapped:
+        deselect = [
+            arg for name in [*already_failing, *wrapped] for arg in ("--deselect", name)
+        ]
         pyproject = work / "pyproject.toml"
         settings = tomllib.loads(pyproject.read_text())["tool"]["mutmut"]
         pyproject.write_text(
@@ -172,7 +198,7 @@ def run_package(
                 extra_pytest_args=[*PYTEST_ARGS.get(package, []), *deselect],
             )
         )
-        (work / "deselected.txt").write_text("\n".join(already_failing) + "\n")
+        (work / "deselected.txt").write_text("\n".join([*already_failing, *wrapped]) + "\n")
     mutmut = [sys.executable, "-m", "mutmut"]
     print(f"== mutmut: {package} ({' '.join(only or only_mutate)}; tests: {' '.join(tests)})")
     code = subprocess.call([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env)
