@@ -8,9 +8,11 @@ import random
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rowforge.errors import EarlyShutdownError
 from rowforge.scheduler import RunConfig, Step, run_steps
 
 
@@ -91,3 +93,31 @@ def test_engines_agree_for_any_sizes_and_caps(
 
 def test_the_async_engine_is_deterministic_across_runs() -> None:
     pd.testing.assert_frame_equal(run("async", 60, 7, 5).dataset, run("async", 60, 7, 9).dataset)
+
+
+def test_the_failure_that_trips_early_shutdown_counts_as_that_failure_in_both_engines() -> None:
+    """The failure that trips the breaker is the step's failure, not an early-shutdown drop:
+    its cell counts as failed in both engines (the async engine used to start the drain first
+    and record that row as dropped by "early shutdown", its cell as skipped)."""
+
+    def refused(row: dict[str, Any]) -> int:
+        raise ValueError("the model refused")
+
+    steps = [
+        Step("seed", seeded_rows, kind="batch"),
+        Step("v", refused, depends_on=["seed"], resource="m"),
+    ]
+    outcomes = {}
+    for engine in ("async", "sync"):
+        config = RunConfig(
+            buffer_size=2, engine=engine, early_shutdown_window=2, retry_backoff_s=0.0
+        )
+        with pytest.raises(EarlyShutdownError) as caught:
+            run_steps(steps, 2, config=config)
+        result = caught.value.result  # type: ignore[attr-defined]
+        outcomes[engine] = (result.drop_reasons(), result.failed_cells, result.skipped_cells)
+    assert outcomes["async"] == outcomes["sync"] == (
+        {"step 'v' failed: ValueError: the model refused": 2},
+        {"seed": 0, "v": 2},
+        {"seed": 0, "v": 0},
+    )

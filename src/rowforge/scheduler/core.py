@@ -73,6 +73,7 @@ RUN_DRAINING = TABLES["run"].sources("end_partial")
 RUN_STOPPING = TABLES["run"].sources("fail", "cancel")
 RUN_ABORTABLE = TABLES["run"].sources("abort")
 RUN_INTERRUPTIBLE = TABLES["run"].sources("interrupt")
+RUN_CANCELLING = TABLES["run"].sources("cancel")
 GROUP_SEEDING = TABLES["row_group"].sources("seeded")
 GROUP_OPEN = GROUP_SEEDING | TABLES["row_group"].sources("cells_done")
 

@@ -45,6 +45,7 @@ from rowforge.scheduler.core import (
     GROUP_OPEN,
     GROUP_SEEDING,
     RUN_ABORTABLE,
+    RUN_CANCELLING,
     RUN_DRAINING,
     RUN_INTERRUPTIBLE,
     RUN_STOPPING,
@@ -170,10 +171,6 @@ class AsyncEngine(EngineCore):
         for name, row in ready:
             if group.state in GROUP_SEEDING and name not in self.plan.seed_steps:
                 continue  # picked up by `ready_cells` when seeding ends
-            if row is None:
-                if name in group.batch_started:
-                    continue
-                group.batch_started.add(name)
             assert self._loop is not None
             worker = self._new_worker(self.plan.step(name), group, row, 0, self._loop.time())
             self.admission.push(worker)
@@ -342,13 +339,18 @@ class AsyncEngine(EngineCore):
     def _apply_failure(self, worker: Worker, exhausted: str | None = None) -> None:
         """The task failed for good. `exhausted` names a model whose no-success budget this
         failure spent: the run then drains with that reason rather than the breaker's."""
-        step, group, error = worker.step, worker.row_group, worker.error
+        step, error = worker.step, worker.error
         assert error is not None
         tripped = self._task_failed(step, error)
+        self._drop_failed(worker, error)  # first: the failure that trips the breaker is its own
         if exhausted is not None:
             self._begin_drain(self._exhausted_error(exhausted))
         elif tripped:
             self._begin_drain()
+
+    def _drop_failed(self, worker: Worker, error: BaseException) -> None:
+        """Drop what a failed task leaves incomplete: its row, or its batch's rows."""
+        step, group = worker.step, worker.row_group
         if group.state not in GROUP_OPEN:
             return
         reason = step_failure_reason(step, error)
@@ -399,10 +401,10 @@ class AsyncEngine(EngineCore):
         for group in list(self.groups.values()):
             self._advance(group)
 
-    def _abort(self, group: RowGroup | None, error: BaseException) -> None:
+    def _abort(self, group: RowGroup, error: BaseException) -> None:
         """A fatal error: fail `group`, cancel everything, end the run `failed`."""
         self.first_error = self.first_error or error
-        if group is not None and group.fatal is None:
+        if group.fatal is None:
             group.fatal = error
         if self.run.state not in RUN_ABORTABLE:
             return  # already stopping: the open row groups end through `_advance`
@@ -461,7 +463,9 @@ class AsyncEngine(EngineCore):
         if group.state not in GROUP_OPEN or not machine.holds(group, "no_live_workers"):
             return
         if self.run.state in RUN_STOPPING:
-            self._close_with(group, self._stop_trigger(group), "run aborted")
+            cancelled = self.run.state in RUN_CANCELLING
+            reason = "run cancelled" if cancelled else "run aborted"  # the sync engine's words
+            self._close_with(group, self._stop_trigger(group), reason)
             return
         draining = self.run.state in RUN_DRAINING
         if group.state in GROUP_SEEDING:

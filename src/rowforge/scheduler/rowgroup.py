@@ -7,7 +7,9 @@ step and row it keeps `waiting[step][row]`, the number of the step's direct depe
 generated for that row. Generating a cell decrements the counters of its downstream steps; a
 cell step whose counter reaches zero is *ready for that row* (INV-9: rows advance independently,
 not column by column). A batch step is ready when no surviving row still waits for it
-(`batch_outstanding[step] == 0`).
+(`batch_outstanding[step] == 0`). Each row counts down `batch_outstanding` exactly once, when
+it becomes ready for the step or when it is dropped before that, so a batch step becomes ready
+once per row group and is never started twice.
 
 Dropping a row skips its unfinished cells exactly once (through the ledger) and releases any batch
 step that was only waiting for that row. The buffer never decides *when* things happen: the
@@ -75,7 +77,6 @@ class RowGroup:
         self.batch_outstanding: dict[str, int] = {
             s.name: (size if s.depends_on else 0) for s in plan.steps if s.kind == "batch"
         }
-        self.batch_started: set[str] = set()
         self.seeds_remaining = len(plan.seed_steps)
         self.row_missing = [len(plan.steps)] * size
         self.incomplete_rows = size
@@ -233,8 +234,7 @@ class RowGroup:
                     self.skipped[step.name] += 1
             if (
                 step.name in self.batch_outstanding
-                and step.name not in self.batch_started
-                and self.waiting[step.name][row] > 0
+                and self.waiting[step.name][row] > 0  # each row counts once: here or when ready
             ):
                 self.batch_outstanding[step.name] -= 1
                 if self.batch_outstanding[step.name] == 0 and self.surviving_rows:
