@@ -169,7 +169,11 @@ def failing_tests(work: Path, tests: list[str], env: dict[str, str]) -> list[str
 
 
 def run_package(
-    package: str, max_children: int, rev: str | None, only: list[str] | None
+    package: str,
+    max_children: int,
+    rev: str | None,
+    only: list[str] | None,
+    mutants: Sequence[str] = (),
 ) -> dict[str, int]:
     only_mutate, tests = PACKAGES[package]
     work = prepare(package, only or only_mutate, tests, rev, work_dir(package, only))
@@ -201,7 +205,9 @@ def run_package(
         (work / "deselected.txt").write_text("\n".join([*already_failing, *wrapped]) + "\n")
     mutmut = [sys.executable, "-m", "mutmut"]
     print(f"== mutmut: {package} ({' '.join(only or only_mutate)}; tests: {' '.join(tests)})")
-    code = subprocess.call([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env)
+    code = subprocess.call(
+        [*mutmut, "run", "--max-children", str(max_children), *mutants], cwd=work, env=env
+    )
     if code != 0:
         raise SystemExit(f"mutmut run failed for {package} (exit {code})")
     subprocess.check_call([*mutmut, "export-cicd-stats"], cwd=work, env=env)
@@ -225,12 +231,21 @@ def main() -> None:
         "--rev", help="test this commit (e.g. HEAD) instead of the working tree as it is now"
     )
     parser.add_argument("--only", nargs="*", help="glob(s) of files to mutate, e.g. src/x/y.py")
+    parser.add_argument(
+        "--mutants",
+        nargs="*",
+        default=[],
+        help="run only the mutants whose names match these globs, e.g. the functions changed "
+        "since a file's last pass: 'rowforge.scheduler.rowgroup.xǁRowGroupǁdrop_row__mutmut_*'",
+    )
     args = parser.parse_args()
     summary = {}
     for package in args.packages:
         if package not in PACKAGES:
             parser.error(f"unknown package {package!r}: choose from {', '.join(PACKAGES)}")
-        summary[package] = run_package(package, args.max_children, args.rev, args.only)
+        summary[package] = run_package(
+            package, args.max_children, args.rev, args.only, args.mutants
+        )
     print("== mutation scores")
     for package, s in summary.items():
         tested = s["killed"] + s["survived"] + s["timeout"] + s["suspicious"]
