@@ -40,7 +40,7 @@ class FakeGroup:
         self.live_workers: set[object] = set()
         self.surviving_rows = 10
         self.seeds_remaining = self.incomplete_rows = 0
-        self.outputs = [RowOutput("kept", [5, 6], [5, 6])]
+        self.outputs = [RowOutput([5, 6], [5, 6])]
         self.fatal: BaseException | None = None
         self.__dict__.update(fields)
 
@@ -103,7 +103,7 @@ VIOLATIONS: dict[tuple[str, str], tuple[Callable[[], Any], Callable[[], Any]]] =
     ("row_group", "no_live_workers"): (lambda: FakeGroup(live_workers={object()}), FakeGroup),
     ("row_group", "row_count_unchanged"): (
         # a processor that reset the index: same count, other record indexes
-        lambda: FakeGroup(outputs=[RowOutput("p", [5, 6], [5, 6]), RowOutput("q", [5, 6], [0, 1])]),
+        lambda: FakeGroup(outputs=[RowOutput([5, 6], [5, 6]), RowOutput([5, 6], [0, 1])]),
         FakeGroup,
     ),
     ("row_group", "has_rows"): (lambda: FakeGroup(surviving_rows=0), FakeGroup),

@@ -214,15 +214,15 @@ class EngineCore:
         seeded = [s.name for s in self.plan.steps if s.name in self.plan.seed_steps]
         frame = group.frame(seeded)
         result = run_stage(self.processors, "pre_batch", frame, group.ident)
-        self._require_rows_kept(group, "pre_batch", frame.index, result)
+        self._require_rows_kept(group, frame.index, result)
         group.absorb(result.frame)
 
     def _require_rows_kept(
-        self, group: RowGroup, source: str, given: Iterable[Any], result: StageResult
+        self, group: RowGroup, given: Iterable[Any], result: StageResult
     ) -> None:
         """Keep what a stage returned as the row-count guard's evidence; when the guard says
         the rows were not kept, raise `DatasetProcessingError` saying how (INV-5)."""
-        group.record_output(source, given, result.frame.index)
+        group.record_output(given, result.frame.index)
         self._check_row_contract(group, result.breach)
 
     def _require_batch_rows(
@@ -230,16 +230,17 @@ class EngineCore:
     ) -> None:
         """A batch step's values are matched to its input rows by position: keep both counts
         as the row-count guard's evidence, and raise when the guard says they differ."""
-        group.record_output(step.name, range(len(rows)), range(len(values)))
+        group.record_output(range(len(rows)), range(len(values)))
         self._check_row_contract(group, count_breach(step, group.ident, len(values), len(rows)))
 
     def _check_row_contract(self, group: RowGroup, breach: str | None) -> None:
+        """The guard decides; `breach` (the stage's or step's own comparison of the same
+        values) says how. The two agree on every input the engines produce; the fallback text
+        only covers a guard that refuses on its own."""
         if not self.machines.row_groups.holds(group, "row_count_unchanged"):
-            if breach is None:
-                output = group.first_breach()
-                source = output.source if output is not None else "a step or processor"
-                breach = f"row group {group.ident}: {source} returned other rows than it was given"
-            raise DatasetProcessingError(breach)
+            raise DatasetProcessingError(
+                breach or f"row group {group.ident}: a step or processor returned other rows"
+            )
 
     def _post_batch(self, row_group: int, frame: pd.DataFrame) -> StageResult:
         """Post-batch processors. Runs in a worker thread."""

@@ -526,7 +526,7 @@ class AsyncEngine(EngineCore):
             frame = group.frame()
             if self._has_stage("post_batch"):
                 stage = await run_uninterrupted(self._post_batch, group.ident, frame)
-                self._require_rows_kept(group, "post_batch", frame.index, stage)
+                self._require_rows_kept(group, frame.index, stage)
                 frame = stage.frame
             return await run_uninterrupted(self._write_checkpoint, group.ident, frame)
         except Exception as error:

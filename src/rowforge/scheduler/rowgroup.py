@@ -42,10 +42,9 @@ class RowOutput:
     indexes for processors (they must keep each row's index and order), positions for batch
     steps (their values are matched by position). The row-count guard compares the two."""
 
-    __slots__ = ("given", "returned", "source")
+    __slots__ = ("given", "returned")
 
-    def __init__(self, source: str, given: Iterable[Any], returned: Iterable[Any]) -> None:
-        self.source = source
+    def __init__(self, given: Iterable[Any], returned: Iterable[Any]) -> None:
         self.given = tuple(given)
         self.returned = tuple(returned)
 
@@ -96,19 +95,13 @@ class RowGroup:
 
     # -- the row contract (INV-5) ------------------------------------------------------------
 
-    def record_output(self, source: str, given: Iterable[Any], returned: Iterable[Any]) -> bool:
-        """Keep what a batch step or processor returned as evidence; True when it kept the rows."""
-        output = RowOutput(source, given, returned)
-        self.outputs.append(output)
-        return output.kept
+    def record_output(self, given: Iterable[Any], returned: Iterable[Any]) -> None:
+        """Keep what a batch step or processor was given and returned as the guard's evidence."""
+        self.outputs.append(RowOutput(given, returned))
 
     def rows_kept(self) -> bool:
         """Every batch step and processor so far returned exactly the rows it was given."""
         return all(output.kept for output in self.outputs)
-
-    def first_breach(self) -> RowOutput | None:
-        """The first batch step or processor stage that returned other rows than it was given."""
-        return next((output for output in self.outputs if not output.kept), None)
 
     # -- reading ---------------------------------------------------------------------------
 
