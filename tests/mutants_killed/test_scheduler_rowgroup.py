@@ -2,7 +2,9 @@
 
 Kills the `RowGroup.absorb` survivors of `make mutants` (scheduler, rowgroup.py): a pre-batch
 processor that rewrites a seed column and adds a column of its own must have the cell steps
-after it see the rewritten values, and both columns must be written, in both engines.
+after it see the rewritten values, and both columns must be written, in both engines. And
+(`RowGroup.drop_row`, re-pass at f9a8007): a batch step that was waiting only for a row that
+then fails is returned as ready by the drop and runs on the surviving rows.
 """
 
 from __future__ import annotations
@@ -122,3 +124,35 @@ def test_each_row_group_is_admitted_with_its_planned_row_count(engine: str) -> N
     result = asyncio.run(run_steps_async(steps, 5, config=config))
     admitted = [e for e in result.events if e.machine == "row_group" and e.trigger == "admit"]
     assert [(e.ident, e.details["rows"]) for e in admitted] == [(0, 2), (1, 2), (2, 1)]
+
+
+@pytest.mark.parametrize("engine", ["async", "sync"])
+def test_a_batch_step_waiting_only_for_a_row_that_fails_runs_once_that_row_is_dropped(
+    engine: str,
+) -> None:
+    """`judge` (a batch step) waits for `a` on every row. Row 0's `a` succeeds first; row 1's
+    `a` then fails for good, and that drop is what releases `judge` (`RowGroup.drop_row`
+    returns it as ready). It runs once, on the surviving row."""
+    judged: list[list[int]] = []
+
+    async def a(row: dict[str, Any]) -> int:
+        if row["id"] == 1:
+            await asyncio.sleep(0.02)  # row 0 is done before this row fails
+            raise ValueError("row 1 refused")
+        return row["id"]
+
+    def judge(frame: pd.DataFrame) -> list[int]:
+        judged.append(list(frame.index))
+        return [10 * value for value in frame["a"]]
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("a", a, depends_on=["id"]),
+        Step("judge", judge, kind="batch", depends_on=["a"]),
+    ]
+    config = RunConfig(buffer_size=2, engine=engine, **FAST)
+    result = asyncio.run(run_steps_async(steps, 2, config=config))
+    assert judged == [[0]]
+    assert result.outcome == "partial"
+    assert result.dataset is not None and result.dataset["judge"].tolist() == [0]
+    assert result.drop_reasons() == {"step 'a' failed: ValueError: row 1 refused": 1}
