@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+test: install browser
 	ROWFORGE_EDGE_COVERAGE=1 $(PY) -m pytest
+
+# The run report's test opens the report in headless Chromium, from the system's packages.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
