@@ -11,6 +11,11 @@ policy classifies.
 Providers are a table: `CLIENT_TYPES` maps each name of `config.PROVIDERS` (the names a
 `ModelConfig` accepts) to the client that speaks it. Adding a provider is a name there and an
 entry here; a test fails while the two disagree.
+
+Every client counts its requests on a `UsageMeter` (`client.usage`; see `rowforge.models.usage`):
+requests, errors by label, the tokens the replies' `usage` reported, and latency percentiles.
+`ModelRegistry.usage()` collects them per alias and `models_metadata` turns them into
+metadata.json's "models" section.
 """
 
 from collections.abc import Callable
@@ -20,6 +25,7 @@ from rowforge.models.client import ModelClient, ModelRequestError
 from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings, ModelConfig
 from rowforge.models.mock import MockClient, mock_reply
 from rowforge.models.openai_client import OpenAIClient
+from rowforge.models.usage import ModelUsage, UsageMeter, models_metadata
 
 #: The client class of every provider; each is built from its `ModelConfig` and does no I/O.
 CLIENT_TYPES: dict[str, Callable[[ModelConfig], ModelClient]] = {
@@ -47,7 +53,10 @@ __all__ = [
     "ModelClient",
     "ModelConfig",
     "ModelRequestError",
+    "ModelUsage",
     "OpenAIClient",
+    "UsageMeter",
     "create_client",
     "mock_reply",
+    "models_metadata",
 ]

@@ -11,15 +11,20 @@ scheduler (`rowforge.scheduler.retry.classify`) needs to decide what happens nex
 
 No transport exception (`TimeoutError`, `aiohttp.ClientError`, ...) escapes a client, so a
 retry decision never depends on which HTTP library is underneath. Swapping the library means
-writing another class with these two methods.
+writing another class with these two methods and a `usage` meter (`rowforge.models.usage`),
+which the client updates around every request so a run can report requests, errors, tokens and
+latency per model.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rowforge.errors import RowforgeError
 from rowforge.models.config import ModelConfig
+
+if TYPE_CHECKING:  # usage.py imports this module (for ModelRequestError)
+    from rowforge.models.usage import UsageMeter
 
 Message = dict[str, str]
 JsonSchema = dict[str, Any]
@@ -42,6 +47,12 @@ class ModelClient(Protocol):
     """A chat model. One instance per model alias; safe for concurrent `complete` calls."""
 
     config: ModelConfig
+
+    #: What this client's requests did: every `complete` call that reaches the provider is
+    #: started on it and ends answered (with the tokens the reply's `usage` reported), failed
+    #: (by label: HTTP status, "timeout", "connection", "invalid") or cancelled. The run reads
+    #: it for progress and metadata.json; the client only writes it. It outlives `aclose()`.
+    usage: UsageMeter
 
     async def complete(
         self, messages: list[Message], *, json_schema: JsonSchema | None = None

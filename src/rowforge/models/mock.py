@@ -11,7 +11,9 @@ in flight and in retry, not the size of the dataset.
 
 Replies are a few plausible sentences about a word taken from the last user message, cut to
 `max_tokens` words. With a JSON schema the reply is a JSON document built by
-`rowforge.models.schema.example_for`.
+`rowforge.models.schema.example_for`. A mock token is a word (which is what `max_tokens` cuts
+by): `mock_usage` counts the prompt's and the reply's words, and both the client and the server
+report those counts as the reply's `usage`, so a demo shows tokens, deterministically.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rowforge.models.client import JsonSchema, Message, ModelRequestError, messa
 from rowforge.models.config import MockSettings, ModelConfig
 from rowforge.models.schema import example_for
 from rowforge.models.slow import SlowRequestWarning
+from rowforge.models.usage import UsageMeter
 
 Outcome = Literal["reply", "rate_limit", "error", "refusal", "hang"]
 
@@ -66,6 +69,14 @@ class MockTurn:
     attempt: int
     latency_s: float
     outcome: Outcome
+
+
+def mock_usage(messages: list[Message], content: str) -> tuple[int, int]:
+    """(prompt_tokens, completion_tokens) the mock reports for `content` answering `messages`:
+    their words, the unit `max_tokens` cuts replies by, so completion_tokens <= max_tokens for
+    prose as it is for a real model."""
+    prompt_tokens = sum(len(message["content"].split()) for message in messages)
+    return prompt_tokens, len(content.split())
 
 
 def request_key(messages: list[Message], json_schema: JsonSchema | None) -> bytes:
@@ -173,6 +184,7 @@ class MockClient:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.model = MockModel(config.mock)
+        self.usage = UsageMeter(config.alias)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -195,15 +207,24 @@ class MockClient:
         problem = message_problem(messages)
         if problem is not None:
             raise ModelRequestError(f"model {alias!r} (mock): {problem}")
-        with SlowRequestWarning(alias, self.config.slow_request_warning_s):
-            try:
-                async with asyncio.timeout(self.config.timeout_s):
-                    async with self._slots_for_this_loop():
-                        return await self._attempt(messages, json_schema)
-            except TimeoutError:
-                raise ProviderTimeoutError(
-                    f"model {alias!r} (mock): no reply within {self.config.timeout_s:g}s"
-                ) from None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.usage.started()
+        try:
+            with SlowRequestWarning(alias, self.config.slow_request_warning_s):
+                try:
+                    async with asyncio.timeout(self.config.timeout_s):
+                        async with self._slots_for_this_loop():
+                            content = await self._attempt(messages, json_schema)
+                except TimeoutError:
+                    raise ProviderTimeoutError(
+                        f"model {alias!r} (mock): no reply within {self.config.timeout_s:g}s"
+                    ) from None
+        except BaseException as error:  # failed (by label) or cancelled: in_flight stays right
+            self.usage.ended_by(loop.time() - started, error)
+            raise
+        self.usage.answered(loop.time() - started, *mock_usage(messages, content))
+        return content
 
     async def _attempt(self, messages: list[Message], json_schema: JsonSchema | None) -> str:
         alias = self.config.alias

@@ -6,7 +6,8 @@ latencies and faults it would see in-process (given the same `MockSettings`). En
 
 - `POST /v1/chat/completions`: validates the request like the OpenAI API does (bad input ->
   400 with an OpenAI-style `{"error": {...}}` body), draws a `MockTurn`, sleeps its latency,
-  then answers: a chat completion (`choices[0].message.content`, `usage`), a 429 with a
+  then answers: a chat completion (`choices[0].message.content`, and `usage` counted by
+  `rowforge.models.mock.mock_usage`, as `MockClient` counts it), a 429 with a
   `Retry-After` header, a 500, a 400 refusal, or a hang.
 - `GET /v1/models`: the model names the server claims to serve (it answers any name).
 - `GET /v1/mock/stats`: what the server saw (`requests`, `connections`) and injected
@@ -42,7 +43,7 @@ from rowforge.errors import ConfigError
 from rowforge.models.client import JsonSchema, ModelRequestError, message_problem
 from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings
 from rowforge.models.faults import NO_FAULTS, Fault, FaultInjector, FaultPlan, body_key
-from rowforge.models.mock import MockModel
+from rowforge.models.mock import MockModel, mock_usage
 
 #: How long a simulated hang lasts at most: far past any sensible client timeout.
 HANG_S = 3600.0
@@ -312,8 +313,7 @@ class MockServer:
 
         content = self.model.reply(messages, schema, max_tokens)
         self.model.settle(turn)
-        prompt_tokens = sum(len(m["content"].split()) for m in messages)
-        completion_tokens = len(content.split())
+        prompt_tokens, completion_tokens = mock_usage(messages, content)
         return web.json_response(
             {
                 "id": f"chatcmpl-mock-{turn.key.hex()[:24]}",

@@ -15,7 +15,10 @@ outside this module knows it is used. Each request:
    `Retry-After` / `retry-after-ms` the server sent); a timeout -> `ProviderTimeoutError`, a
    failed or broken connection (including a body cut off mid-response) ->
    `ProviderConnectionError` (both retryable); other non-2xx (with `status`) and anything that
-   is not a chat completion -> `ModelRequestError`.
+   is not a chat completion -> `ModelRequestError`;
+4. is counted on `usage` (a `UsageMeter`): started once the request is about to be sent, then
+   answered with the reply's `usage.prompt_tokens` / `usage.completion_tokens` (0 when missing
+   or malformed: accounting never fails a request), failed with its label, or cancelled.
 
 The client does not retry: the scheduler owns retries, pacing and budgets. The session belongs
 to the loop that created it; `aclose()` it before that loop ends.
@@ -47,6 +50,7 @@ from rowforge.errors import (
 from rowforge.models.client import JsonSchema, Message, ModelRequestError
 from rowforge.models.config import ModelConfig
 from rowforge.models.slow import SlowRequestWarning
+from rowforge.models.usage import UsageMeter
 
 
 def api_key_from_env(config: ModelConfig) -> str | None:
@@ -113,6 +117,15 @@ def _detail(payload: bytes) -> str:
     return text[:200] + ("..." if len(text) > 200 else "")
 
 
+def _tokens(usage: object, name: str) -> int:
+    """`usage[name]` of a chat completion; 0 when absent or not a count. Token accounting is
+    for reporting: a server that reports no usage, or nonsense, must not fail the request."""
+    value = usage.get(name) if isinstance(usage, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
+
+
 class OpenAIClient:
     """`ModelClient` for `provider="openai"`: any OpenAI-compatible chat-completions server.
 
@@ -129,6 +142,7 @@ class OpenAIClient:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self.usage = UsageMeter(config.alias)
 
     def _where(self) -> str:
         return f"model {self.config.alias!r} ({self.url})"
@@ -169,26 +183,40 @@ class OpenAIClient:
         if self._closed:
             raise ModelRequestError(f"{self._where()}: the client is closed")
         body = self._body(messages, json_schema)
-        with SlowRequestWarning(self.config.alias, self.config.slow_request_warning_s):
-            session = self._session_for_this_loop()
-            try:
-                async with session.post(self.url, json=body) as response:
-                    status = response.status
-                    headers = response.headers
-                    payload = await response.read()
-            except TimeoutError as error:
-                raise ProviderTimeoutError(
-                    f"{self._where()}: no response within {self.config.timeout_s:g}s"
-                ) from error
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-                raise ProviderConnectionError(
-                    f"{self._where()}: connection failed: {describe_error(error)}"
-                ) from error
-            except aiohttp.ClientError as error:
-                raise ModelRequestError(
-                    f"{self._where()}: request failed: {describe_error(error)}"
-                ) from error
-        return self._content(status, headers, payload)
+        session = self._session_for_this_loop()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.usage.started()
+        try:
+            with SlowRequestWarning(self.config.alias, self.config.slow_request_warning_s):
+                status, headers, payload = await self._exchange(session, body)
+            latency_s = loop.time() - started
+            content, prompt_tokens, completion_tokens = self._content(status, headers, payload)
+        except BaseException as error:  # failed (by label) or cancelled: in_flight stays right
+            self.usage.ended_by(loop.time() - started, error)
+            raise
+        self.usage.answered(latency_s, prompt_tokens, completion_tokens)
+        return content
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, body: dict[str, Any]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """POST `body`; (status, headers, payload), or the error a transport failure maps to."""
+        try:
+            async with session.post(self.url, json=body) as response:
+                return response.status, response.headers, await response.read()
+        except TimeoutError as error:
+            raise ProviderTimeoutError(
+                f"{self._where()}: no response within {self.config.timeout_s:g}s"
+            ) from error
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            raise ProviderConnectionError(
+                f"{self._where()}: connection failed: {describe_error(error)}"
+            ) from error
+        except aiohttp.ClientError as error:
+            raise ModelRequestError(
+                f"{self._where()}: request failed: {describe_error(error)}"
+            ) from error
 
     def _redact(self, text: str) -> str:
         """`text` from the server with this client's API key blanked out: a server that echoes
@@ -200,8 +228,11 @@ class OpenAIClient:
     def _detail(self, payload: bytes) -> str:
         return self._redact(_detail(payload))
 
-    def _content(self, status: int, headers: Mapping[str, str], payload: bytes) -> str:
-        """The reply text of a finished exchange, or the error it maps to."""
+    def _content(
+        self, status: int, headers: Mapping[str, str], payload: bytes
+    ) -> tuple[str, int, int]:
+        """The reply text of a finished exchange and its (prompt, completion) token counts, or
+        the error it maps to."""
         where = self._where()
         if status == 429:
             retry_after = parse_retry_after(headers)
@@ -240,7 +271,8 @@ class OpenAIClient:
             raise ModelRequestError(
                 f"{where}: choices[0].message.content is {type(content).__name__}, not a string"
             )
-        return content
+        usage = document.get("usage")
+        return content, _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
 
     async def aclose(self) -> None:
         """Close the session and its pooled connections. Idempotent."""

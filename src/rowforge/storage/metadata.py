@@ -9,6 +9,11 @@ row group. `MetadataDocument` keeps that rewrite cheap: it adds each row group o
 totals and as a JSON item rendered once (one line per row group, kept compactly by
 `OrderedItems`), so a rewrite writes the cached items' buffers as they are: no Python code walks
 the earlier row groups again and no copy of the lists is made.
+
+The optional "models" section (what each model's requests did: see
+`rowforge.models.usage.models_metadata`) is supplied by the run at each write and rendered
+then, one line per model alias: O(models), whatever the length of the run. Without it the
+document has no "models" key, exactly as before the section existed.
 """
 
 from __future__ import annotations
@@ -134,9 +139,16 @@ class MetadataDocument:
         early_shutdown: bool,
         first_error: str | None,
         finished_at: str | None,
+        models: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Iterator[bytes | memoryview]:
         """The document, an indented JSON object whose lists hold one item per line, as buffers
-        to write one after the other (see `OrderedItems.parts`)."""
+        to write one after the other (see `OrderedItems.parts`).
+
+        `models`, when given, becomes the "models" object (after "skipped_cells"), one line per
+        alias: `{alias: {"requests": ..., "errors": {...}, "prompt_tokens": ...,
+        "completion_tokens": ..., "latency_ms": {...}, "latency_histogram_ms": [...],
+        "retries": {"rate_limit": n, "transient": n}, ...}}` (the shape of
+        `rowforge.models.usage.models_metadata`; written as given)."""
         identity = self.identity
         head = {
             "schema_version": SCHEMA_VERSION,
@@ -166,7 +178,8 @@ class MetadataDocument:
         }
         yield f'{{\n{_members(head)},\n  "file_paths": '.encode()
         yield from self._files.parts()
-        yield f',\n{_members(middle)},\n  "row_groups": '.encode()
+        section = "" if models is None else f",\n{_models_member(models)}"
+        yield f',\n{_members(middle)}{section},\n  "row_groups": '.encode()
         yield from self._row_groups.parts()
         yield f",\n{_members(tail)}\n}}\n".encode()
 
@@ -179,6 +192,17 @@ def _members(values: Mapping[str, Any]) -> str:
     )
 
 
+def _models_member(models: Mapping[str, Mapping[str, Any]]) -> str:
+    """The "models" member: an object with one compact line per alias (a model's latency
+    histogram would take hundreds of lines indented)."""
+    if not models:
+        return '  "models": {}'
+    lines = ",\n".join(
+        f"    {json.dumps(alias)}: {json.dumps(entry)}" for alias, entry in models.items()
+    )
+    return f'  "models": {{\n{lines}\n  }}'
+
+
 def render_metadata(
     identity: RunIdentity,
     *,
@@ -189,9 +213,10 @@ def render_metadata(
     early_shutdown: bool,
     first_error: str | None,
     finished_at: str | None,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The metadata document of `row_groups`, parsed: what a preview reports, rendered by the
-    one writer a build uses (`MetadataDocument`)."""
+    one writer a build uses (`MetadataDocument`); `models` as for `MetadataDocument.render`."""
     document = MetadataDocument(identity, engine)
     for record in row_groups:
         document.add(record)
@@ -202,6 +227,7 @@ def render_metadata(
             early_shutdown=early_shutdown,
             first_error=first_error,
             finished_at=finished_at,
+            models=models,
         )
     )
     parsed: dict[str, Any] = json.loads(text)

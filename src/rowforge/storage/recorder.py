@@ -6,13 +6,18 @@ groups kept from an earlier run (resume); it never walks the earlier ones again,
 checkpoint does not grow with the run beyond writing the document itself (see
 `storage.metadata.MetadataDocument`). The schema it records is the one every file is written
 with (`RunSchema`).
+
+What the models did (metadata.json's "models" section) is not the recorder's to know: the run
+sets `models_source`, a callable the recorder asks at every write, so the section is as current
+as the counts it sits next to, including in the writes that record a failure or a cancellation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
@@ -29,9 +34,20 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+#: Supplies metadata.json's "models" section: `{alias: {...}}`, the shape of
+#: `rowforge.models.usage.models_metadata` (each meter's `as_metadata()` plus "retries" by cause).
+ModelsSource = Callable[[], Mapping[str, Mapping[str, Any]]]
+
+
 class MetadataRecorder:
     """Keeps metadata.json current: at the start, after each checkpoint, at the end. The
-    `schema` it records is the one every file is written with."""
+    `schema` it records is the one every file is written with.
+
+    `models_source`, when set (here or later, as an attribute), is called at every `write` and
+    its result written as the "models" object; it must be cheap (O(models)) and must not raise,
+    as it also runs in the write that records a failed run. Unset, the document has no
+    "models" key.
+    """
 
     def __init__(
         self,
@@ -40,10 +56,13 @@ class MetadataRecorder:
         engine: str,
         kept: Sequence[RowGroupRecord],
         schema: RunSchema,
+        *,
+        models_source: ModelsSource | None = None,
     ) -> None:
         self.path = output_dir / METADATA_FILE
         self.identity = identity
         self.schema = schema
+        self.models_source = models_source
         self.document = MetadataDocument(identity, engine)
         for record in kept:
             self.document.add(record)
@@ -67,5 +86,6 @@ class MetadataRecorder:
             early_shutdown=early_shutdown,
             first_error=first_error,
             finished_at=now() if finished else None,
+            models=None if self.models_source is None else self.models_source(),
         )
         write_atomic(self.path, text)
