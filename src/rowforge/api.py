@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from rowforge.config.dataset import DatasetConfig, load_config, save_config
 from rowforge.config.validate import check_config, validate_config
 from rowforge.errors import ConfigError
 from rowforge.scheduler import Plan, RunConfig, RunResult, TaskTrace, build_plan
+from rowforge.scheduler.runner import ProgressHook
 from rowforge.storage.metadata import read_metadata, render_metadata
 
 CONFIG_FILE = "config.yaml"
@@ -95,7 +95,7 @@ def build(
     run_config: RunConfig | None = None,
     *,
     dataset_name: str = "dataset",
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressHook | None = None,
     overwrite: bool = False,
 ) -> BuildResult:
     """Generate `num_records` records into `output_dir`.
@@ -111,6 +111,10 @@ def build(
     stay on disk, metadata.json says `early_shutdown: true`), `DatasetGenerationError` when the
     run failed (metadata.json says why first), `PartialDatasetError` with
     `on_partial="raise"`, `ConfigError` for bad input (before anything is written).
+
+    `on_progress` receives a `rowforge.progress.ProgressSnapshot` every
+    `run_config.progress_interval_s` seconds (from the run's event loop) and a final one when
+    the run ends, however it ends; the final one's totals equal metadata.json's.
     """
     output = Path(output_dir)
     _check_arguments(config, run_config)
@@ -133,9 +137,14 @@ def build(
 
 
 def preview(
-    config: DatasetConfig, num_records: int = 10, run_config: RunConfig | None = None
+    config: DatasetConfig,
+    num_records: int = 10,
+    run_config: RunConfig | None = None,
+    *,
+    on_progress: ProgressHook | None = None,
 ) -> PreviewResults:
-    """Generate a few records in memory (nothing is written to disk)."""
+    """Generate a few records in memory (nothing is written to disk); `on_progress` as in
+    `build`."""
     _check_arguments(config, run_config)
     compiled, plan = _compile_and_plan(config, run_config, num_records)
     result = preview_plan(
@@ -143,6 +152,7 @@ def preview(
         config=compiled.run_config,
         processors=compiled.processors,
         lifespan=compiled.registry,
+        on_progress=on_progress,
     )
     identity = run_identity(
         plan, compiled.processors, compiled.run_config, "preview", _fingerprint(config)
@@ -167,15 +177,19 @@ def resume(
     run_config: RunConfig | None = None,
     *,
     allow_config_change: bool = False,
+    on_progress: ProgressHook | None = None,
 ) -> BuildResult:
     """Continue an interrupted build; only row groups without a file are generated.
 
     The config comes from the build's config.yaml unless given; a config different from the
-    one the build started with is refused unless `allow_config_change`.
+    one the build started with is refused unless `allow_config_change`. `on_progress` as in
+    `build` (the snapshots count the row groups this resume generates).
     """
     output = Path(output_dir)
     if config is None and not (output / CONFIG_FILE).exists():
-        result = resume_steps(output, allow_config_change=allow_config_change)
+        result = resume_steps(
+            output, allow_config_change=allow_config_change, on_progress=on_progress
+        )
         return BuildResult(output, result)
     config = anchored_paths(config) if config is not None else load_config(output / CONFIG_FILE)
     metadata = read_metadata(output)
@@ -190,6 +204,7 @@ def resume(
         lifespan=compiled.registry,
         fingerprint=_fingerprint(config),
         column_types=compiled.column_types,
+        on_progress=on_progress,
     )
     return BuildResult(output, result)
 

@@ -34,7 +34,8 @@ from rowforge.recipe import load_recipe, save_recipe
 from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
-from rowforge.scheduler.runner import config_for
+from rowforge.scheduler.runner import ProgressHook, config_for
+from rowforge.scheduler.snapshots import ModelUsageSource
 from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
@@ -104,10 +105,11 @@ def build_steps(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     recipe: bool = True,
     fingerprint: str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressHook | None = None,
     overwrite: bool = False,
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """Generate `num_records` records of `steps` into `output_dir`: plans the steps once, then
     runs `build_from_plan` (whose docstring says what the options do). With `recipe`,
@@ -127,6 +129,7 @@ def build_steps(
         overwrite=overwrite,
         on_claimed=on_claimed,
         column_types=column_types,
+        model_usage=model_usage,
     )
 
 
@@ -140,10 +143,11 @@ def build_from_plan(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     recipe_steps: Sequence[Step] | None = None,
     fingerprint: str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressHook | None = None,
     overwrite: bool = False,
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """Generate the records of `plan` into `output_dir` (see the module docstring for layout).
 
@@ -153,6 +157,8 @@ def build_from_plan(
     to recipe.json; None saves no recipe. `on_claimed` writes the caller's own inputs into the
     new directory before it appears under its name. `column_types` fixes columns' Arrow types
     for every file (other columns keep the first type written, see `storage.arrow_types`).
+    `on_progress` receives a `ProgressSnapshot` every `config.progress_interval_s` and a final
+    one whose totals match metadata.json; `model_usage` gives the model clients' figures.
     Raises like `run_plan`; metadata.json is complete (with `outcome` and `first_error`) before
     anything is raised.
     """
@@ -182,6 +188,7 @@ def build_from_plan(
         schema,
         lifespan=lifespan,
         on_progress=on_progress,
+        model_usage=model_usage,
     )
 
 
@@ -205,11 +212,19 @@ def preview_plan(
     config: RunConfig | None = None,
     processors: Sequence[Processor] = (),
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    on_progress: ProgressHook | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """`preview_steps` for a caller that already planned the run (and reads the same plan to
     describe it)."""
     return run_plan(
-        plan, config=config, sink=MemorySink(), processors=processors, lifespan=lifespan
+        plan,
+        config=config,
+        sink=MemorySink(),
+        processors=processors,
+        lifespan=lifespan,
+        on_progress=on_progress,
+        model_usage=model_usage,
     )
 
 
@@ -223,6 +238,8 @@ def resume(
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     fingerprint: str | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
+    on_progress: ProgressHook | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """Finish an interrupted build: generate only the row groups that have no file yet.
 
@@ -264,6 +281,8 @@ def resume(
         kept,
         RunSchema(column_types, existing),
         lifespan=lifespan,
+        on_progress=on_progress,
+        model_usage=model_usage,
     )
 
 
@@ -313,20 +332,16 @@ def _run_into(
     kept: Sequence[RowGroupRecord],
     schema: RunSchema,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressHook | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     recorder = MetadataRecorder(output, identity, _engine_name(plan, config), kept, schema)
     recorder.write("running")
-    done = sum(record.records_written + record.records_dropped for record in kept)
 
     def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
-        nonlocal done
         recorder.add(row_group_record(summary))  # first: the final write lists it, come what may
         events.flush()  # the log covers every row group before metadata.json lists it
         recorder.write("running")
-        if on_progress is not None:
-            done += summary.planned_records
-            on_progress(done, identity.target_num_records)
 
     try:
         with EventFile(output / EVENTS_FILE) as events:  # closed (flushed) before metadata ends
@@ -339,6 +354,8 @@ def _run_into(
                 events=events,
                 on_checkpoint=checkpointed,
                 lifespan=lifespan,
+                on_progress=on_progress,
+                model_usage=model_usage,
             )
     except RowforgeError as error:
         failed: RunResult | None = getattr(error, "result", None)

@@ -83,6 +83,7 @@ def test_every_default_is_exactly_the_documented_value() -> None:
         "trace": False,
         "seed": 0,
         "gc_young_threshold": None,
+        "progress_interval_s": 1.0,
     }
     assert defaults.disable_early_shutdown is False
     assert defaults.adaptive_concurrency is False
@@ -145,13 +146,13 @@ def test_int_fields_reject_zero_negatives_bools_floats_and_strings(
 # --- _positive ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["stall_warning_s", "task_timeout_s"])
+@pytest.mark.parametrize("field", ["stall_warning_s", "task_timeout_s", "progress_interval_s"])
 def test_positive_fields_accept_any_number_above_zero_including_infinity(field: str) -> None:
     for value in (1e-9, 0.5, 1, 1.0, 2, 30.0, INF):
         assert getattr(config(**{field: value}), field) == value
 
 
-@pytest.mark.parametrize("field", ["stall_warning_s", "task_timeout_s"])
+@pytest.mark.parametrize("field", ["stall_warning_s", "task_timeout_s", "progress_interval_s"])
 @pytest.mark.parametrize(
     ("value", "shown"),
     [

@@ -108,7 +108,8 @@ class RunConfig:
     threshold is process-wide, so the embedding application decides. rowforge's CLI, demo and
     benchmarks set 10,000 (`gc_tuning.RECOMMENDED_YOUNG_THRESHOLD`): with CPython's default of
     700, bursts of in-flight requests trigger collections that made throughput fall when the cap
-    rose (see `scheduler.gc_tuning`).
+    rose (see `scheduler.gc_tuning`). `progress_interval_s` is how often a run's `on_progress`
+    callback receives a `ProgressSnapshot`.
     """
 
     buffer_size: int = attrs.field(default=1000, validator=_at_least_one)
@@ -132,6 +133,7 @@ class RunConfig:
     adaptive_concurrency: bool = False
     on_partial: OnPartial = attrs.field(default="warn", validator=_choice("warn", "raise"))
     stall_warning_s: float = attrs.field(default=30.0, validator=_positive)
+    progress_interval_s: float = attrs.field(default=1.0, validator=_positive)
     engine: Engine = attrs.field(default="auto", validator=_choice("auto", "async", "sync"))
     trace: bool = False
     seed: int = 0

@@ -8,7 +8,8 @@ what they record: the sync engine is the async engine's correctness oracle (INV-
 from __future__ import annotations
 
 import logging
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from rowforge.errors import (
     describe_error,
 )
 from rowforge.processors import Processor, StageResult, run_stage
+from rowforge.progress.counters import RetryCounts
 from rowforge.scheduler.admission import Admission
 from rowforge.scheduler.calls import count_breach
 from rowforge.scheduler.config import RunConfig
@@ -143,6 +145,11 @@ class EngineCore:
         self.cell_delta = 0
         self._next_worker = 0
         self._last_error: tuple[Step, BaseException] | None = None
+        # what progress snapshots read (rowforge.scheduler.snapshots), kept as things happen
+        self.started = time.monotonic()
+        self.retry_counts = RetryCounts()
+        self.closed_states: Counter[str] = Counter()
+        self.closed_records = 0  # records of ended row groups: written or dropped
 
     async def execute(self) -> None:
         """Run to a terminal state; each engine decides the order of the work."""
@@ -188,6 +195,8 @@ class EngineCore:
         self.machines.row_groups.remove(group)
         summary = RowGroupSummary.of(group)
         self.closed.append(summary)
+        self.closed_states[summary.state] += 1
+        self.closed_records += summary.planned_records + summary.records_resized
         if self.on_checkpoint is not None:
             self.on_checkpoint(summary)
 
@@ -312,6 +321,15 @@ class EngineCore:
         if warning is not None:
             log.warning("%s", warning)
         return resource if self.health.is_exhausted(resource, now) else None
+
+    @property
+    def deferred(self) -> int:
+        """Retries waiting for their backoff to end."""
+        return 0
+
+    def _retry_granted(self, step: Step, kind: ErrorKind) -> None:
+        """A retry was scheduled: count it for the step and, by cause, for its model."""
+        self.retry_counts.granted(step.name, step.resource, kind is ErrorKind.RATE_LIMIT)
 
     def _task_succeeded(self, step: Step) -> None:
         """A task ended in success: the breaker hears of it when the step calls a model."""

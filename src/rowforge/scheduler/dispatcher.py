@@ -316,6 +316,7 @@ class AsyncEngine(EngineCore):
         retry = self._new_worker(
             worker.step, group, worker.row, worker.attempt + 1, self._loop.time()
         )
+        self._retry_granted(worker.step, kind)
         retry.retries = worker.retries + (kind is ErrorKind.RETRYABLE)
         retry.rate_limited = worker.rate_limited + (kind is ErrorKind.RATE_LIMIT)
         if kind is ErrorKind.RETRYABLE:

@@ -44,12 +44,14 @@ from rowforge.errors import (
     RowforgeError,
 )
 from rowforge.processors import Processor
+from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.core import EngineCore
 from rowforge.scheduler.dispatcher import AsyncEngine
 from rowforge.scheduler.gc_tuning import young_threshold_at_least
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan, Step, build_plan
+from rowforge.scheduler.snapshots import ModelUsageSource, SnapshotTaker
 from rowforge.scheduler.sync_engine import SyncEngine
 from rowforge.statemachine import EventLog
 from rowforge.storage.sinks import MemorySink, Sink
@@ -114,6 +116,10 @@ def config_for(plan: Plan, config: RunConfig | None) -> RunConfig:
 #: and the run's Arrow schema so far.
 CheckpointHook = Callable[[RowGroupSummary, dict[str, str]], None]
 
+#: Receives a `ProgressSnapshot` every `RunConfig.progress_interval_s`, in the run's event loop,
+#: and a last one (`final=True`) when the run has ended, however it ended.
+ProgressHook = Callable[[ProgressSnapshot], None]
+
 
 async def run_plan_async(
     plan: Plan,
@@ -125,6 +131,8 @@ async def run_plan_async(
     events: EventLog | None = None,
     on_checkpoint: CheckpointHook | None = None,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    on_progress: ProgressHook | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """Generate the records of `plan` into `sink` (memory by default).
 
@@ -136,7 +144,9 @@ async def run_plan_async(
     for what is raised when. Tracing is on when `config.trace` is set or `ROWFORGE_TRACE=1`.
     `row_groups` limits the run to some planned row groups (resume); `on_checkpoint` receives
     each row group's summary and the Arrow schema when it ends (metadata). `lifespan` is entered
-    around the engine in the run's loop (model clients open and close there).
+    around the engine in the run's loop (model clients open and close there). `on_progress`
+    receives snapshots (see `ProgressHook`); `model_usage` supplies the model clients' figures
+    for them.
     """
     config = config_for(plan, config)
     if not config.trace and os.environ.get("ROWFORGE_TRACE", "") not in ("", "0"):
@@ -162,7 +172,10 @@ async def run_plan_async(
     started = time.monotonic()
     with young_threshold_at_least(config.gc_young_threshold):
         async with lifespan if lifespan is not None else contextlib.nullcontext():
-            await engine.execute()
+            if on_progress is None:
+                await engine.execute()
+            else:
+                await _execute_reporting(engine, on_progress, model_usage, config)
     result = summarise(engine, sink)
     failure = _report(result, engine.first_error, config)
     log.info(  # the run's final summary: every worker is awaited, nothing logs after this
@@ -176,6 +189,40 @@ async def run_plan_async(
     if failure is not None:
         raise failure
     return result
+
+
+async def _execute_reporting(
+    engine: EngineCore,
+    on_progress: ProgressHook,
+    model_usage: ModelUsageSource | None,
+    config: RunConfig,
+) -> None:
+    """Run the engine with a sampler beside it in one TaskGroup (nothing outlives the run),
+    then hand over the final snapshot, also when the run failed or was cancelled."""
+    taker = SnapshotTaker(engine, model_usage)
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(config.progress_interval_s)
+            _deliver(on_progress, taker.take())
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            sampler = group.create_task(sample())
+            try:
+                await engine.execute()
+            finally:
+                sampler.cancel()
+    finally:
+        _deliver(on_progress, taker.take(final=True))
+
+
+def _deliver(on_progress: ProgressHook, snapshot: ProgressSnapshot) -> None:
+    """A failing progress callback must not end a long run: log it, keep generating."""
+    try:
+        on_progress(snapshot)
+    except Exception:
+        log.exception("the on_progress callback raised; the run goes on")
 
 
 def run_plan(plan: Plan, **options: Any) -> RunResult:
@@ -198,6 +245,8 @@ async def run_steps_async(
     events: EventLog | None = None,
     on_checkpoint: CheckpointHook | None = None,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    on_progress: ProgressHook | None = None,
+    model_usage: ModelUsageSource | None = None,
 ) -> RunResult:
     """Generate `num_records` records from `steps`: plans them once (`config.buffer_size`
     records per row group), then runs that plan with `run_plan_async` (same options)."""
@@ -211,6 +260,8 @@ async def run_steps_async(
         events=events,
         on_checkpoint=on_checkpoint,
         lifespan=lifespan,
+        on_progress=on_progress,
+        model_usage=model_usage,
     )
 
 

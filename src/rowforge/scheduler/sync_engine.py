@@ -55,6 +55,11 @@ class SyncEngine(EngineCore):
     """Runs one plan sequentially. Use once."""
 
     engine_name = "sync"
+    _backing_off = 0  # tasks sleeping through a retry's backoff (0 or 1: one task at a time)
+
+    @property
+    def deferred(self) -> int:
+        return self._backing_off
 
     async def execute(self) -> None:
         """Run to a terminal state; on cancellation end `cancelled` and re-raise."""
@@ -204,7 +209,12 @@ class SyncEngine(EngineCore):
                 spent += delay
             retries += kind is ErrorKind.RETRYABLE
             rate_limited += kind is ErrorKind.RATE_LIMIT
-            await asyncio.sleep(delay)
+            self._retry_granted(step, kind)
+            self._backing_off += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._backing_off -= 1
             attempt += 1
 
     async def _run_worker(
