@@ -2,18 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two installs into the same venv: `.[dev]` (tests, lint, tools) and `.` alone (the runtime
+# dependencies, all `make demo` needs). The dev install includes the runtime one and marks it done.
 STAMP := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.installed-runtime-stamp
 
-.PHONY: install test lint diagrams check-diagrams bench demo clean
+.PHONY: install install-runtime test lint diagrams check-diagrams bench demo clean
 
 install: $(STAMP)
+
+install-runtime: $(RUNTIME_STAMP)
 
 # Re-install only when the project's metadata changed; the editable install picks up code edits.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
 
 test: install browser
 	ROWFORGE_EDGE_COVERAGE=1 $(PY) -m pytest
@@ -28,10 +39,10 @@ lint: install
 	$(VENV)/bin/mypy
 
 diagrams: install
-	$(PY) -m rowforge.statemachine.diagrams
+	$(PY) -m rowforge.statemachine.diagrams docs/state-machines.md
 
 check-diagrams: install
-	$(PY) -m rowforge.statemachine.diagrams --check
+	$(PY) -m rowforge.statemachine.diagrams --check docs/state-machines.md
 
 # Each benchmark prints one JSON line, then a table. Run them one at a time: they share 2 cores.
 BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory http_e2e
@@ -39,8 +50,9 @@ BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency schedule
 bench: install
 	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) benchmarks/$$name.py $(BENCH_ARGS) || exit 1; done
 
-demo: install
-	$(PY) -m rowforge.cli demo
+# The installed `rowforge` script, so that the demo's hints name it as it was run.
+demo: $(RUNTIME_STAMP)
+	$(VENV)/bin/rowforge demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

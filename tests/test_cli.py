@@ -174,13 +174,16 @@ def test_check_reports_a_violation_for_a_directory_that_is_not_an_output(tmp_pat
     assert result.output.startswith("VIOLATION: ")
 
 
-def test_run_with_an_invalid_option_value_exits_2(tmp_path: Path, good: Path) -> None:
+def test_on_partial_is_a_choice_and_a_wrong_value_is_refused_by_the_cli_with_exit_2(
+    tmp_path: Path, good: Path
+) -> None:
+    assert "<warn|raise>" in invoke("run", "--help").output
     result = invoke("run", good, "-n", "5", "-o", tmp_path / "out", "--on-partial", "panic")
     assert result.exit_code == 2
-    assert assert_one_paragraph_without_traceback(result) == (
-        "rowforge run: invalid input: RunConfig.on_partial must be one of ('warn', 'raise'), "
-        "got 'panic'"
-    )
+    assert "Traceback" not in result.output
+    assert "Invalid value for '--on-partial'" in result.output
+    assert "'panic' is not one of 'warn', 'raise'" in result.output
+    assert not (tmp_path / "out").exists(), "refused before the run starts"
 
 
 def test_a_run_whose_every_model_call_is_refused_exits_1_in_one_paragraph(
@@ -256,3 +259,210 @@ def test_resume_of_a_directory_that_is_not_a_rowforge_output_exits_2(tmp_path: P
     assert assert_one_paragraph_without_traceback(result) == (
         f"rowforge resume: {tmp_path}: no metadata.json; not a rowforge output"
     )
+
+
+# -- version and help --------------------------------------------------------------------------
+
+
+def test_version_prints_the_installed_version_and_exits_zero() -> None:
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.output == f"rowforge {version('rowforge')}\n"
+    assert result.output == "rowforge 0.1.0\n"
+
+
+def command_names() -> list[str]:
+    import typer.main
+
+    from rowforge.cli import app
+
+    group = typer.main.get_command(app)
+    return sorted(group.commands)  # type: ignore[attr-defined]
+
+
+def test_every_command_is_checked_below() -> None:
+    assert {"run", "preview", "validate", "resume", "check", "diagrams", "demo"} <= set(
+        command_names()
+    )
+
+
+@pytest.mark.parametrize("command", ["", *command_names()])
+def test_help_shows_boolean_flags_as_flags(command: str) -> None:
+    """No `<bool>` after a flag as if it took a value, no `--no-x` twin of a plain flag."""
+    result = invoke(*([command] if command else []), "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    assert "--no-" not in result.output.replace("--no-success-budget-s", "")
+    help_line = next(line for line in result.output.splitlines() if "--help" in line)
+    assert help_line.split("--help")[1].split() == ["Show", "this", "message", "and", "exit.", "│"]
+
+
+def test_the_flags_of_run_are_flags_that_take_no_value(tmp_path: Path, good: Path) -> None:
+    for flag in ("--trace", "--overwrite", "--debug"):
+        line = next(line for line in invoke("run", "--help").output.splitlines() if flag in line)
+        assert "<" not in line, line
+    result = invoke("run", good, "-n", "5", "-o", tmp_path / "out", "--trace", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "traces.jsonl").is_file()
+
+
+# -- hints: commands printed for the user to type -------------------------------------------
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def nothing_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PATH holds one empty directory; the working directory is `tmp_path/work`."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_a_hint_names_the_bare_program_when_the_running_one_is_on_path(
+    tmp_path: Path, nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    script = executable(tmp_path / "bin" / "rowforge")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'empty-bin'}:{script.parent}")
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    assert runnable_command("preview", "cfg.yaml", "-n", "3") == "rowforge preview cfg.yaml -n 3"
+
+
+def test_a_hint_names_the_path_run_when_the_program_is_not_on_path(
+    nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    script = executable(nothing_on_path / ".venv" / "bin" / "rowforge")
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    assert runnable_command("preview", "cfg.yaml") == ".venv/bin/rowforge preview cfg.yaml"
+    monkeypatch.setattr(sys, "argv", [".venv/bin/rowforge", "demo"])
+    assert runnable_command("resume", "out") == ".venv/bin/rowforge resume out"
+
+
+def test_a_hint_names_a_script_in_the_working_directory_with_dot_slash(
+    nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    executable(nothing_on_path / "rowforge")
+    monkeypatch.setattr(sys, "argv", ["rowforge"])
+    assert runnable_command("check", "out") == "./rowforge check out"
+
+
+def test_a_hint_names_the_absolute_path_of_a_script_outside_the_working_directory(
+    tmp_path: Path, nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    script = executable(tmp_path / "elsewhere" / "bin" / "rowforge")
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    assert runnable_command("resume", "out") == f"{script} resume out"
+
+
+def test_a_hint_names_the_running_script_when_another_rowforge_is_on_path(
+    tmp_path: Path, nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    other = executable(tmp_path / "other" / "rowforge")
+    monkeypatch.setenv("PATH", str(other.parent))
+    running = executable(nothing_on_path / "venv" / "bin" / "rowforge")
+    monkeypatch.setattr(sys, "argv", [str(running)])
+    assert runnable_command("resume", "out") == "venv/bin/rowforge resume out"
+
+
+def test_a_hint_run_as_python_m_names_the_script_next_to_the_interpreter_or_python_m(
+    tmp_path: Path, nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    python = executable(nothing_on_path / "env" / "bin" / "python")
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "src" / "rowforge" / "cli.py"), "demo"])
+    assert runnable_command("check", "out") == "env/bin/python -m rowforge.cli check out"
+    executable(python.parent / "rowforge")
+    assert runnable_command("check", "out") == "env/bin/rowforge check out"
+    monkeypatch.setenv("PATH", str(python.parent))
+    assert runnable_command("check", "out") == "rowforge check out"
+
+
+def test_a_hint_quotes_arguments_for_the_shell(
+    nothing_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowforge.hints import runnable_command
+
+    executable(nothing_on_path / "rowforge")
+    monkeypatch.setattr(sys, "argv", ["./rowforge"])
+    assert runnable_command("resume", Path("my out")) == "./rowforge resume 'my out'"
+
+
+def without_rowforge_on_path() -> str:
+    """The current PATH less every directory holding a `rowforge` (such as .venv/bin)."""
+    import os
+
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    return os.pathsep.join(d for d in kept if not (Path(d) / "rowforge").exists())
+
+
+def test_the_demo_hint_runs_as_printed_when_rowforge_is_not_on_path(tmp_path: Path) -> None:
+    """`make demo` runs .venv/bin/rowforge with .venv/bin not on PATH: the printed
+    `try: ... preview ...` must work when pasted into a shell in the same directory."""
+    import os
+    import shlex
+
+    script = Path(sys.executable).parent / "rowforge"
+    assert script.is_file(), "the rowforge script of this environment"
+    env = {**os.environ, "PATH": without_rowforge_on_path()}
+    env.pop("PYTHONPATH", None)
+    demo = subprocess.run(
+        [os.path.relpath(script, ROOT), "demo", "-n", "20", "-o", str(tmp_path / "demo")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    hint = demo.stdout.split("(try: ", 1)[1].split(")\n", 1)[0]
+    assert shlex.split(hint)[:2] == [".venv/bin/rowforge", "preview"], hint
+    pasted = subprocess.run(
+        hint, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert "completed: 3 records (nothing written)" in pasted.stdout
+
+
+# -- diagrams ----------------------------------------------------------------------------------
+
+
+def test_diagrams_writes_into_the_working_directory_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rowforge
+
+    package = Path(rowforge.__file__).parent
+    before = sorted(package.rglob("*.md"))
+    monkeypatch.chdir(tmp_path)
+    result = invoke("diagrams")
+    assert result.exit_code == 0, result.output
+    assert result.output == "wrote state-machines.md\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["state-machines.md"]
+    assert sorted(package.rglob("*.md")) == before, "nothing written into the package"
+    assert invoke("diagrams", "--check").output == "state-machines.md matches specs/\n"
+    named = invoke("diagrams", tmp_path / "docs" / "m.md")
+    assert named.exit_code == 0
+    assert (tmp_path / "docs" / "m.md").read_text() == (tmp_path / "state-machines.md").read_text()

@@ -12,18 +12,80 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
-app = typer.Typer(
+
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    """Help shows a boolean flag as a flag: typer's rich help would print `<bool>` after it as if
+    it took a value. An empty metavar leaves the type column empty."""
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+class _Typer(typer.Typer):
+    """Every command of this app shows its flags as flags (see `_flags_without_type`)."""
+
+    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[_Function], _Function]:
+        kwargs.setdefault("cls", _Command)
+        decorator: Callable[[_Function], _Function] = super().command(name, **kwargs)
+        return decorator
+
+
+app = _Typer(
+    cls=_Group,
     help="rowforge: synthetic datasets on an explicit state-machine scheduler.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+
+class OnPartial(StrEnum):
+    """`--on-partial`: what a run that ends with fewer records than asked exits with."""
+
+    warn = "warn"
+    raise_ = "raise"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"rowforge {version('rowforge')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 @contextmanager
@@ -95,7 +157,10 @@ def run(
     ),
     buffer_size: Annotated[int | None, typer.Option(help="Records per row group.")] = None,
     max_in_flight: Annotated[int | None, typer.Option(help="Global concurrent tasks.")] = None,
-    on_partial: Annotated[str, typer.Option(help="warn or raise.")] = "warn",
+    on_partial: Annotated[
+        OnPartial,
+        typer.Option(help="A run that ends with fewer records than asked: exit 0 or exit 1."),
+    ] = OnPartial.warn,
     trace: Annotated[bool, typer.Option("--trace", help="Write traces.jsonl.")] = False,
     overwrite: Annotated[
         bool,
@@ -124,7 +189,7 @@ def run(
         settings = _run_config(
             buffer_size=buffer_size,
             max_in_flight=max_in_flight,
-            on_partial=on_partial,
+            on_partial=on_partial.value,
             trace=trace,
             retry_budget_s=retry_budget_s,
             no_success_budget_s=no_success_budget_s,
@@ -237,7 +302,8 @@ def check(
 @app.command()
 def diagrams(
     output: Annotated[
-        Path | None, typer.Argument(help="Where to write; default docs/state-machines.md.")
+        Path | None,
+        typer.Argument(help="Where to write; default state-machines.md in the working directory."),
     ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 when the file differs from specs/.")

@@ -1,8 +1,10 @@
 """`make demo`: support dialogues with a judge, 1,000 records, on the built-in mock models.
 
-Runs `examples/support_dialogues.yaml`: samplers, two LLM columns on model `writer` (20-100 ms
-simulated latency, occasional rate limits), an expression, a structured judge column on model
-`judge`, and two processors. Prints progress and where the Parquet files and metadata went.
+Runs `rowforge/demo_data/support_dialogues.yaml`, shipped in the package (a copy of
+`examples/support_dialogues.yaml` that a test keeps identical): samplers, two LLM columns on model
+`writer` (20-100 ms simulated latency, occasional rate limits), an expression, a structured judge
+column on model `judge`, and two processors. Prints progress and where the Parquet files and
+metadata went.
 """
 
 from __future__ import annotations
@@ -10,20 +12,23 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
 from rowforge.api import build
 from rowforge.config.dataset import load_config
+from rowforge.hints import runnable_command
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_dialogues.yaml"
+# A file on disk both in a source checkout and in an installed wheel.
+EXAMPLE = Path(str(files("rowforge") / "demo_data" / "support_dialogues.yaml"))
 
 
 def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not EXAMPLE.exists():
-        print(f"rowforge demo: {EXAMPLE} not found; run the demo from a source checkout")
+        print(f"rowforge demo: {EXAMPLE} not found; the rowforge installation is incomplete")
         return 2
     output = Path(output_dir)
     config = load_config(EXAMPLE)
@@ -66,8 +71,17 @@ def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int
         print(f"dropped {metadata['dropped_records']}: {reasons}")
     print(f"parquet:  {output / 'parquet-files'}/ ({len(metadata['file_paths'])} files)")
     print(f"metadata: {output / 'metadata.json'}")
-    print(f"config:   {EXAMPLE} (try: rowforge preview {EXAMPLE} -n 3)")
+    config_path = _shown(EXAMPLE)
+    print(f"config:   {config_path} (try: {runnable_command('preview', config_path, '-n', '3')})")
     return 0
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it, else as it is."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 if __name__ == "__main__":

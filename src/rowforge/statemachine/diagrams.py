@@ -12,10 +12,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from rowforge.statemachine.catalog import SPECS, SPECS_DIR
+from rowforge.statemachine.catalog import SPECS
 from rowforge.statemachine.spec import MachineSpec, TransitionSpec
 
-DEFAULT_OUTPUT = SPECS_DIR.parent / "docs" / "state-machines.md"
+# Relative: the working directory, never the installed package (`make diagrams` passes the
+# repository's docs/state-machines.md).
+DEFAULT_OUTPUT = Path("state-machines.md")
 
 _HEADER = """\
 # rowforge state machines
