@@ -130,6 +130,7 @@ def build(
         column_types=compiled.column_types,
         fingerprint=_fingerprint(config),
         on_progress=on_progress,
+        model_meters=compiled.registry.usage,
         overwrite=overwrite,
         on_claimed=lambda claimed: _save_config_if_possible(config, claimed),
     )
@@ -153,6 +154,7 @@ def preview(
         processors=compiled.processors,
         lifespan=compiled.registry,
         on_progress=on_progress,
+        model_meters=compiled.registry.usage,
     )
     identity = run_identity(
         plan, compiled.processors, compiled.run_config, "preview", _fingerprint(config)
@@ -205,6 +207,7 @@ def resume(
         fingerprint=_fingerprint(config),
         column_types=compiled.column_types,
         on_progress=on_progress,
+        model_meters=compiled.registry.usage,
     )
     return BuildResult(output, result)
 

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import pyarrow as pa
@@ -30,12 +30,13 @@ import pyarrow.parquet as pq
 
 from rowforge.errors import ConfigError, RowforgeError, describe_error
 from rowforge.processors import Processor
+from rowforge.progress import ProgressSnapshot
 from rowforge.recipe import load_recipe, save_recipe
 from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.runner import ProgressHook, config_for
-from rowforge.scheduler.snapshots import ModelUsageSource
+from rowforge.scheduler.snapshots import ModelUsageLike, ModelUsageSource
 from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
@@ -109,7 +110,7 @@ def build_steps(
     overwrite: bool = False,
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
-    model_usage: ModelUsageSource | None = None,
+    model_meters: ModelMeters | None = None,
 ) -> RunResult:
     """Generate `num_records` records of `steps` into `output_dir`: plans the steps once, then
     runs `build_from_plan` (whose docstring says what the options do). With `recipe`,
@@ -129,7 +130,7 @@ def build_steps(
         overwrite=overwrite,
         on_claimed=on_claimed,
         column_types=column_types,
-        model_usage=model_usage,
+        model_meters=model_meters,
     )
 
 
@@ -147,7 +148,7 @@ def build_from_plan(
     overwrite: bool = False,
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
-    model_usage: ModelUsageSource | None = None,
+    model_meters: ModelMeters | None = None,
 ) -> RunResult:
     """Generate the records of `plan` into `output_dir` (see the module docstring for layout).
 
@@ -158,7 +159,8 @@ def build_from_plan(
     new directory before it appears under its name. `column_types` fixes columns' Arrow types
     for every file (other columns keep the first type written, see `storage.arrow_types`).
     `on_progress` receives a `ProgressSnapshot` every `config.progress_interval_s` and a final
-    one whose totals match metadata.json; `model_usage` gives the model clients' figures.
+    one whose totals match metadata.json; `model_meters` gives the model clients' usage meters
+    (`ModelRegistry.usage`), for the snapshots and metadata.json's "models" section.
     Raises like `run_plan`; metadata.json is complete (with `outcome` and `first_error`) before
     anything is raised.
     """
@@ -188,7 +190,7 @@ def build_from_plan(
         schema,
         lifespan=lifespan,
         on_progress=on_progress,
-        model_usage=model_usage,
+        model_meters=model_meters,
     )
 
 
@@ -213,7 +215,7 @@ def preview_plan(
     processors: Sequence[Processor] = (),
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: ProgressHook | None = None,
-    model_usage: ModelUsageSource | None = None,
+    model_meters: ModelMeters | None = None,
 ) -> RunResult:
     """`preview_steps` for a caller that already planned the run (and reads the same plan to
     describe it)."""
@@ -224,7 +226,7 @@ def preview_plan(
         processors=processors,
         lifespan=lifespan,
         on_progress=on_progress,
-        model_usage=model_usage,
+        model_usage=_usage_of(model_meters),
     )
 
 
@@ -239,7 +241,7 @@ def resume(
     fingerprint: str | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
     on_progress: ProgressHook | None = None,
-    model_usage: ModelUsageSource | None = None,
+    model_meters: ModelMeters | None = None,
 ) -> RunResult:
     """Finish an interrupted build: generate only the row groups that have no file yet.
 
@@ -282,7 +284,7 @@ def resume(
         RunSchema(column_types, existing),
         lifespan=lifespan,
         on_progress=on_progress,
-        model_usage=model_usage,
+        model_meters=model_meters,
     )
 
 
@@ -333,9 +335,17 @@ def _run_into(
     schema: RunSchema,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: ProgressHook | None = None,
-    model_usage: ModelUsageSource | None = None,
+    model_meters: ModelMeters | None = None,
 ) -> RunResult:
     recorder = MetadataRecorder(output, identity, _engine_name(plan, config), kept, schema)
+    latest: list[ProgressSnapshot] = []  # the newest snapshot: the models' retries
+
+    def progressed(snapshot: ProgressSnapshot) -> None:
+        latest[:] = [snapshot]
+        if on_progress is not None:
+            on_progress(snapshot)
+
+    recorder.models_source = lambda: _models_metadata(model_meters, latest)
     recorder.write("running")
 
     def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
@@ -354,8 +364,8 @@ def _run_into(
                 events=events,
                 on_checkpoint=checkpointed,
                 lifespan=lifespan,
-                on_progress=on_progress,
-                model_usage=model_usage,
+                on_progress=progressed,  # always: metadata's "models" reads the retries
+                model_usage=_usage_of(model_meters),
             )
     except RowforgeError as error:
         failed: RunResult | None = getattr(error, "result", None)
@@ -372,6 +382,41 @@ def _run_into(
         raise
     outcome = _finish(output, recorder, result, bool(kept))
     return attrs.evolve(result, outcome=outcome)  # a resume's outcome counts the kept rows too
+
+
+class UsageMeterLike(Protocol):
+    """What a build reads of a model's usage meter (`rowforge.models.usage.UsageMeter`)."""
+
+    def snapshot(self) -> ModelUsageLike: ...
+
+    def as_metadata(self) -> dict[str, Any]: ...
+
+
+#: The model clients' usage meters by alias, as `ModelRegistry.usage` returns them.
+ModelMeters = Callable[[], Mapping[str, UsageMeterLike]]
+
+
+def _usage_of(meters: ModelMeters | None) -> ModelUsageSource | None:
+    """The meters as the snapshots read them (frozen values)."""
+    if meters is None:
+        return None
+    return lambda: {alias: meter.snapshot() for alias, meter in meters().items()}
+
+
+def _models_metadata(
+    meters: ModelMeters | None, latest: Sequence[ProgressSnapshot]
+) -> dict[str, Any]:
+    """metadata.json's "models": each meter's figures and the retries the scheduler granted to
+    that model by cause (from the newest snapshot; the final write follows the final one)."""
+    usage = meters() if meters is not None else {}
+    retries = {model.alias: dict(model.retries) for model in latest[0].models} if latest else {}
+    return {
+        alias: {
+            **(usage[alias].as_metadata() if alias in usage else {}),
+            "retries": retries.get(alias, {}),
+        }
+        for alias in dict.fromkeys([*usage, *retries])
+    }
 
 
 def _engine_name(plan: Plan, config: RunConfig) -> str:

@@ -27,11 +27,16 @@ if TYPE_CHECKING:
 class ModelUsageLike(Protocol):
     """What a snapshot reads of one model's usage (`rowforge.models.usage.ModelUsage`)."""
 
-    requests: int
-    errors: Mapping[str, int]
-    prompt_tokens: int
-    completion_tokens: int
-    recent_latency_s: float | None
+    @property
+    def requests(self) -> int: ...
+    @property
+    def errors(self) -> Mapping[str, int]: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def recent_latency_s(self) -> float | None: ...
 
 
 ModelUsageSource = Callable[[], Mapping[str, ModelUsageLike]]
