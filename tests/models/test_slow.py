@@ -85,3 +85,30 @@ async def test_timer_is_cancelled_when_the_request_raises(
         raise ValueError("boom")
     await asyncio.sleep(0.1)
     assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("engine", ["async", "sync"])
+def test_a_slow_request_during_a_run_names_the_model_and_the_column(
+    caplog: pytest.LogCaptureFixture, engine: str
+) -> None:
+    """The step that made the request is named (the scheduler sets it for the call), in both
+    engines, and two steps calling at once are told apart."""
+    import pandas as pd
+
+    from rowforge.scheduler import RunConfig, Step, run_steps_async
+
+    async def slow_call(row: dict[str, object]) -> int:
+        with SlowRequestWarning("writer", 0.03):
+            await asyncio.sleep(0.05)
+        return 1
+
+    steps = [
+        Step("id", lambda frame: list(pd.RangeIndex(len(frame))), kind="batch"),
+        Step("reply", slow_call, depends_on=["id"]),
+        Step("summary", slow_call, depends_on=["id"]),
+    ]
+    caplog.set_level(logging.WARNING, logger="rowforge")
+    config = RunConfig(buffer_size=1, engine=engine, stall_warning_s=60.0)
+    asyncio.run(run_steps_async(steps, 1, config=config))
+    columns = sorted(re.findall(r"model 'writer' \(column '(\w+)'\)", " ".join(_warnings(caplog))))
+    assert columns == ["reply", "summary"]

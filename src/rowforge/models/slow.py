@@ -1,12 +1,12 @@
 """The slow-request warning, shared by every model client.
 
 Theory of operation: entering `SlowRequestWarning` schedules a timer on the running loop with
-`loop.call_at`; when it fires it logs a WARNING on logger "rowforge" (model alias, seconds
-pending) and schedules itself for the next multiple of the interval, so a request that stays
-pending is reported once per interval. Leaving the block, however it is left (result,
-exception, cancellation), cancels the pending timer in `__exit__`. There is no task: nothing
-outlives the request, and a request that ends before the interval costs one timer-heap entry
-and no log line.
+`loop.call_at`; when it fires it logs a WARNING on logger "rowforge" (model alias, the column
+whose step made the request, seconds pending) and schedules itself for the next multiple of the
+interval, so a request that stays pending is reported once per interval. Leaving the block,
+however it is left (result, exception, cancellation), cancels the pending timer in `__exit__`.
+There is no task: nothing outlives the request, and a request that ends before the interval
+costs one timer-heap entry and no log line.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import logging
 import math
 from types import TracebackType
 
+from rowforge.step_context import CURRENT_STEP
+
 log = logging.getLogger("rowforge")
 
 
@@ -24,6 +26,7 @@ class SlowRequestWarning:
 
     def __init__(self, alias: str, interval_s: float) -> None:
         self.alias = alias
+        self.column = CURRENT_STEP.get()  # the step that made the request, when a run did
         self.interval_s = interval_s
         #: How many warnings this request logged (for tests and callers that count slowness).
         self.warnings = 0
@@ -51,9 +54,11 @@ class SlowRequestWarning:
         assert self._loop is not None
         self.warnings += 1
         elapsed = self._loop.time() - self._started
+        caller = f" (column {self.column!r})" if self.column is not None else ""
         log.warning(
-            "model %r: request still pending after %.1fs (warning every %gs until it ends)",
+            "model %r%s: request still pending after %.1fs (warning every %gs until it ends)",
             self.alias,
+            caller,
             elapsed,
             self.interval_s,
         )

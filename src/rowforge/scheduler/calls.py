@@ -8,14 +8,20 @@ import pandas as pd
 
 from rowforge.errors import DatasetProcessingError
 from rowforge.scheduler.plan import Step
+from rowforge.step_context import CURRENT_STEP
 
 
 async def call_step(step: Step, argument: Any) -> Any:
-    """Call `step.fn`, awaiting it when it is async. Sync callables run on the loop."""
-    result = step.fn(argument)
-    if step.is_async:
-        result = await result
-    return result
+    """Call `step.fn`, awaiting it when it is async. Sync callables run on the loop. The step's
+    name is `CURRENT_STEP` meanwhile, so a model client's warnings can name the column."""
+    token = CURRENT_STEP.set(step.name)
+    try:
+        result = step.fn(argument)
+        if step.is_async:
+            result = await result
+        return result
+    finally:
+        CURRENT_STEP.reset(token)
 
 
 def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
