@@ -1,10 +1,11 @@
 """The run report (`rowforge.report.write_report`): one offline HTML page whose charts draw.
 
-The outputs are real builds of plain Python steps (fast: no model, no HTTP): one traced, with a
-step that refuses some rows (drops, failed attempts) and one that fails once per row with a
-retryable error (deferred attempts, retries), and one untraced where nothing fails. metadata.json
-gets a "models" section of the documented shape written in by the test, so the model charts are
-exercised whether or not the build already records one.
+The outputs are real builds. `modelled`: the built-in mock provider, traced, with a model that
+answers some requests with a 500 (retried) and one that refuses some (rows dropped), so every
+section of the page has real data, the "models" section of metadata.json included. `traced`:
+plain Python steps (exact, deterministic counts) with drops, failed attempts and retries, and a
+"models" section of the documented shape written in by the test so that the model table's
+numbers are known. `untraced`: nothing fails, no traces, no "models" section.
 
 The rendering tests open the page in headless Chromium and require every chart container to
 hold plotly's drawn `svg.main-svg`: a page whose plotly.js is missing, broken or fetched from a
@@ -23,7 +24,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from rowforge.api import build
 from rowforge.build import build_steps
+from rowforge.config.dataset import DatasetConfig
 from rowforge.errors import ConfigError, RetryableError, RowforgeError
 from rowforge.report import REPORT_FILE, write_report
 from rowforge.report.reading import read_events, read_traces
@@ -60,24 +63,47 @@ def double(row: dict[str, int]) -> int:
     return 2 * row["id"]
 
 
+MOCK_CONFIG = {
+    "seed": 3,
+    "models": [
+        {
+            "alias": "writer",
+            "provider": "mock",
+            "mock": {"latency_ms": [1, 30], "error_rate": 0.1},
+        },
+        {"alias": "judge", "provider": "mock", "mock": {"latency_ms": [1, 5], "refusal_rate": 0.2}},
+    ],
+    "columns": [
+        {"type": "category", "name": "topic", "values": ["tea", "rain", "maps"]},
+        {"type": "llm_text", "name": "text", "model": "writer", "prompt": "About {{ topic }}."},
+        {"type": "llm_text", "name": "verdict", "model": "judge", "prompt": "Judge {{ text }}."},
+    ],
+}
+
 MODELS = {
     "writer": {
         "requests": 120,
+        "answered": 115,
+        "cancelled": 0,
+        "failed_s": 0.4,
         "errors": {"503": 4, "timeout": 1},
         "retries": {"rate_limit": 2, "transient": 5},
         "prompt_tokens": 5400,
         "completion_tokens": 2100,
         "latency_ms": {"p50": 41.0, "p90": 88.0, "p99": 140.0, "max": 171.0},
-        "latency_histogram_ms": [[25, 10], [50, 60], [100, 40], [250, 10], [None, 0]],
+        "latency_histogram_ms": [[2.786, 10], [11.467, 60], [23.84, 40], [97.5, 5], [None, 0]],
     },
     "judge": {
         "requests": 30,
+        "answered": 30,
+        "cancelled": 0,
+        "failed_s": 0.0,
         "errors": {},
         "retries": {"rate_limit": 0, "transient": 0},
         "prompt_tokens": 900,
         "completion_tokens": 300,
         "latency_ms": {"p50": 12.0, "p90": 20.0, "p99": 25.0, "max": 26.0},
-        "latency_histogram_ms": [[25, 29], [50, 1]],
+        "latency_histogram_ms": [[4.116, 29], [5.003, 1]],
     },
 }
 
@@ -87,6 +113,16 @@ def edit_metadata(output: Path, **changes: Any) -> None:
     document = json.loads(path.read_text(encoding="utf-8"))
     document.update(changes)
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+
+@pytest.fixture
+def modelled(tmp_path: Path) -> Path:
+    """A traced run on the mock provider: 60 records in 3 row groups, two models; the writer's
+    500s are retried, the judge's refusals drop rows."""
+    output = tmp_path / "modelled"
+    config = RunConfig(buffer_size=20, trace=True, **FAST)
+    build(DatasetConfig.from_dict(MOCK_CONFIG), 60, output, config)
+    return output
 
 
 @pytest.fixture
@@ -130,13 +166,16 @@ def page_text(page: str) -> str:
 
 
 def test_a_traced_run_report_is_one_offline_file_whose_every_chart_draws(
-    traced: Path, tmp_path: Path
+    modelled: Path, tmp_path: Path
 ) -> None:
     """All seven charts draw in a browser from one file that references nothing outside it."""
-    before = {p.name for p in traced.iterdir()}
-    report = write_report(traced)
-    assert report == traced / REPORT_FILE
-    assert {p.name for p in traced.iterdir()} == before | {REPORT_FILE}  # one file, nothing else
+    metadata = json.loads((modelled / "metadata.json").read_text(encoding="utf-8"))
+    assert metadata["dropped_records"] > 0 and set(metadata["models"]) == {"writer", "judge"}
+    assert metadata["models"]["writer"]["retries"]["transient"] > 0
+    before = {p.name for p in modelled.iterdir()}
+    report = write_report(modelled)
+    assert report == modelled / REPORT_FILE
+    assert {p.name for p in modelled.iterdir()} == before | {REPORT_FILE}  # one file, no other
     page = report.read_text(encoding="utf-8")
     assert external_references(page) == []
     assert page.count("<script") == page.count("</script>")
@@ -152,6 +191,9 @@ def test_a_traced_run_report_is_one_offline_file_whose_every_chart_draws(
     }
     assert set(containers) == expected and len(containers) == len(expected)
     assert page.count("Plotly.newPlot") == len(expected)
+    text = " ".join(page_text(page).split())
+    for alias, model in metadata["models"].items():  # the models table, from the real section
+        assert f"{alias} {model['requests']:,} {model['answered']:,} " in text
 
     dom = rendered_dom(report, tmp_path / "chromium")
     assert drawn_charts(dom) == dict.fromkeys(expected, True)
@@ -182,7 +224,8 @@ def test_the_page_states_the_summary_models_and_failures_and_escapes_run_text(
         assert f"{label} {value}" in text, label
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(&#x27;first error&#x27;)&lt;/script&gt;" in page
-    assert "writer 120 503: 4, timeout: 1 rate_limit: 2, transient: 5 5,400 2,100 41.000" in text
+    writer = "writer 120 115 503: 4, timeout: 1 rate_limit: 2, transient: 5 5,400 2,100 41.000"
+    assert writer in text
     assert "failed RowforgeError: no sevens 6" in text
     # records 5, 10, ..., 30 fail once (0 and 35 are sevens: dropped before this step)
     assert "deferred RetryableError: HTTP 503 flaky 6" in text
@@ -212,13 +255,16 @@ def test_an_untraced_run_without_models_says_what_is_missing_instead_of_drawing(
 @pytest.mark.parametrize("histogram_key", ["latency_histogram_ms", "histogram"])
 def test_the_latency_histogram_is_read_under_either_key(untraced: Path, histogram_key: str) -> None:
     models = {"writer": {**MODELS["writer"]}}
-    models["writer"][histogram_key] = models["writer"].pop("latency_histogram_ms")
+    histogram = [*models["writer"].pop("latency_histogram_ms")[:-1], [None, 3]]
+    models["writer"][histogram_key] = histogram
     edit_metadata(untraced, models=models)
     page = write_report(untraced).read_text(encoding="utf-8")
     assert 'id="rowforge-latency"' in page and 'id="rowforge-tokens"' in page
     (bars,) = _figure_data(page, "rowforge-latency")
-    assert bars["x"] == ["≤ 25 ms", "≤ 50 ms", "≤ 100 ms", "≤ 250 ms", "> last bound"]
-    assert bars["y"] == [10, 60, 40, 10, 0]  # the null upper bound: the unbounded bucket
+    shown = {label: count for label, count in zip(bars["x"], bars["y"], strict=True) if count}
+    # re-binned to 10 bins a decade; the null upper bound is the unbounded last bucket
+    assert shown == {"≤ 3 ms": 10, "≤ 12.5 ms": 60, "≤ 25 ms": 40, "≤ 100 ms": 5, "> 10000 s": 3}
+    assert bars["x"][:3] == ["≤ 3 ms", "≤ 4 ms", "≤ 5 ms"]  # empty bins in between are shown
 
 
 def test_the_timeline_draws_a_capped_sample_and_says_so(traced: Path) -> None:

@@ -9,9 +9,9 @@ first event; event and trace times come from the same monotonic clock).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import importlib
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,6 +38,8 @@ STATE_COLOURS = {
 }
 OPEN_STATES = ("pending", "seeding", "running", "checkpointing")
 LABEL_LIMIT = 90
+#: Roughly the pixels a step's band of lanes gets in the timeline (110 px a step, 80% used).
+BAND_PX = 88
 
 
 def load_plotly() -> Any:
@@ -187,10 +189,12 @@ def timeline(go: Any, traces: TraceSummary, origin: float | None) -> Any:
     steps = [s for s in traces.steps if any(a.step == s for a in ran)]
     by_step = {step: [a for a in ran if a.step == step] for step in steps}
     segments: dict[str, tuple[list[float | None], list[float | None], list[str | None]]] = {}
+    widest = 1  # the most lanes of any step: lines get thinner as lanes get denser
     waits: tuple[list[float | None], list[float | None]] = ([], [])
     for band, step in enumerate(steps):
         attempts = by_step[step]
         lanes, count = _lanes(attempts)
+        widest = max(widest, count)
         for attempt, lane in zip(attempts, lanes, strict=True):
             y = band - 0.4 + 0.8 * (lane + 0.5) / max(count, 1)
             xs, ys, texts = segments.setdefault(attempt.outcome, ([], [], []))
@@ -204,6 +208,7 @@ def timeline(go: Any, traces: TraceSummary, origin: float | None) -> Any:
                 waits[0].extend((attempt.created - start, attempt.started - start, None))
                 waits[1].extend((y, y, None))
     height = max(320, 140 + 110 * len(steps))
+    width = max(1.0, min(4.0, 0.8 * BAND_PX / widest))
     figure = go.Figure(
         layout=_layout(
             go,
@@ -241,7 +246,7 @@ def timeline(go: Any, traces: TraceSummary, origin: float | None) -> Any:
                 text=texts,
                 mode="lines",
                 name=outcome,
-                line={"color": OUTCOME_COLOURS.get(outcome, "#17becf"), "width": 3},
+                line={"color": OUTCOME_COLOURS.get(outcome, "#17becf"), "width": width},
                 hovertemplate="%{text}<br>%{x:.3f} s<extra></extra>",
             )
         )
@@ -302,38 +307,59 @@ def drop_reasons(go: Any, reasons: Counter[str]) -> Any:
     return figure
 
 
+#: Display bins for latency: 10 per decade from 1 ms to 10^4 s, with readable bounds. The meter's
+#: own buckets (5% wide, only the non-empty ones listed) are too many and too uneven to show.
+DISPLAY_BOUNDS_MS: tuple[float, ...] = (
+    *(m * 10.0**e for e in range(7) for m in (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8)),
+    10.0**7,
+)
+
+
+def rebin_latency(pairs: Sequence[tuple[float, int]]) -> dict[int, int]:
+    """Counts per display bin index (`DISPLAY_BOUNDS_MS`; one past the end: above the last
+    bound). A bucket counts in the first display bin whose bound is at least its upper bound,
+    so a 5%-wide bucket lands at most one bin too high."""
+    counts: dict[int, int] = {}
+    for upper, count in pairs:
+        if count:
+            index = bisect.bisect_left(DISPLAY_BOUNDS_MS, upper)
+            counts[index] = counts.get(index, 0) + count
+    return counts
+
+
+def _bin_label(index: int) -> str:
+    if index >= len(DISPLAY_BOUNDS_MS):
+        return f"> {DISPLAY_BOUNDS_MS[-1] / 1000:g} s"
+    bound = DISPLAY_BOUNDS_MS[index]
+    return f"≤ {bound:g} ms" if bound < 1000 else f"≤ {bound / 1000:g} s"
+
+
 def latency_histograms(go: Any, histograms: Mapping[str, Sequence[tuple[float, int]]]) -> Any:
-    """Requests per latency bucket, per model (metadata.json's models[*].latency_histogram_ms:
-    [upper bound in ms, count] pairs; an unbounded last bucket has upper bound +inf)."""
-    bounds = sorted({upper for pairs in histograms.values() for upper, _ in pairs})
-    labels = {upper: _bucket_label(upper) for upper in bounds}
+    """Requests per latency bin, per model, from metadata.json's models[*].latency_histogram_ms
+    ([upper bound in ms, count] pairs; an upper bound of +inf is an unbounded last bucket),
+    re-binned to `DISPLAY_BOUNDS_MS`. Every bin from the fastest to the slowest non-empty one is
+    shown, empty ones too, so gaps in the distribution stay visible."""
+    binned = {alias: rebin_latency(pairs) for alias, pairs in histograms.items()}
+    used = [index for counts in binned.values() for index in counts]
+    shown = list(range(min(used), max(used) + 1)) if used else []
+    labels = [_bin_label(index) for index in shown]
     figure = go.Figure(
         layout=_layout(
             go,
-            "Request latency per model",
+            "Request latency per model (answered requests)",
             barmode="group",
             xaxis={
-                "title": {"text": "latency (upper bound of the bucket)"},
+                "title": {"text": "latency"},
                 "type": "category",
                 "categoryorder": "array",
-                "categoryarray": [labels[b] for b in bounds],
+                "categoryarray": labels,
             },
             yaxis={"title": {"text": "requests"}},
         )
     )
-    for alias, pairs in histograms.items():
-        figure.add_trace(
-            go.Bar(
-                x=[labels[upper] for upper, _ in pairs],
-                y=[count for _, count in pairs],
-                name=alias,
-            )
-        )
+    for alias, counts in binned.items():
+        figure.add_trace(go.Bar(x=labels, y=[counts.get(index, 0) for index in shown], name=alias))
     return figure
-
-
-def _bucket_label(upper: float) -> str:
-    return "> last bound" if math.isinf(upper) else f"≤ {upper:g} ms"
 
 
 def token_use(go: Any, tokens: Mapping[str, tuple[int, int]]) -> Any:

@@ -295,6 +295,7 @@ class ModelStats:
 
     alias: str
     requests: int
+    answered: int | None
     errors: dict[str, int]
     retries: dict[str, int]
     prompt_tokens: int
@@ -316,6 +317,7 @@ def parse_models(metadata: Mapping[str, Any]) -> list[ModelStats] | None:
             ModelStats(
                 alias=str(alias),
                 requests=_int(entry.get("requests")),
+                answered=entry["answered"] if isinstance(entry.get("answered"), int) else None,
                 errors=_counts(entry.get("errors")),
                 retries=_counts(entry.get("retries")),
                 prompt_tokens=_int(entry.get("prompt_tokens")),
@@ -362,8 +364,8 @@ def _models(page: _Page, metadata: Mapping[str, Any]) -> None:
     models = parse_models(metadata)
     if models is None:
         page.missing(
-            'metadata.json has no "models" section (per-model requests, latency and tokens): '
-            "it was written by a rowforge that did not record them, or the run used no model."
+            'metadata.json has no "models" section: it was written by a rowforge version that '
+            "did not record per-model requests, latency and tokens."
         )
         return
     if not models:
@@ -373,6 +375,7 @@ def _models(page: _Page, metadata: Mapping[str, Any]) -> None:
         (
             "model",
             "requests",
+            "answered",
             "errors",
             "retries",
             "prompt tokens",
@@ -386,6 +389,7 @@ def _models(page: _Page, metadata: Mapping[str, Any]) -> None:
             (
                 m.alias,
                 m.requests,
+                m.answered,
                 m.errors,
                 m.retries,
                 m.prompt_tokens,
