@@ -15,6 +15,7 @@ CDN would show empty containers (see tests/report/browser.py).
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 import shutil
@@ -29,7 +30,8 @@ from rowforge.build import build_steps
 from rowforge.config.dataset import DatasetConfig
 from rowforge.errors import ConfigError, RetryableError, RowforgeError
 from rowforge.report import REPORT_FILE, write_report
-from rowforge.report.reading import read_events, read_traces
+from rowforge.report.charts import _lanes
+from rowforge.report.reading import Attempt, read_events, read_traces
 from rowforge.scheduler import RunConfig, Step
 from tests.report.browser import drawn_charts, rendered_dom, screenshot
 
@@ -356,3 +358,19 @@ def test_a_directory_that_is_not_a_rowforge_output_is_refused_by_name(tmp_path: 
             write_report(directory)
         assert str(directory) in str(caught.value)
         assert not (directory / REPORT_FILE).exists()
+
+
+def test_timeline_lanes_never_overlap_and_number_the_peak_concurrency() -> None:
+    """Inside a step's band, attempts that share a lane never overlap, and the band has as
+    many lanes as attempts ever ran at once, so its height shows the step's concurrency."""
+    spans = [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (5.0, 6.0), (5.5, 5.7), (5.8, 9.0)]
+    attempts = [
+        Attempt(f"s[0:record {i}]", "s", 0, 0, start, start, end, "succeeded", None)
+        for i, (start, end) in enumerate(spans)
+    ]
+    lanes, count = _lanes(attempts)
+    assert count == 2  # never 3 at once: one ending at 2.0 frees its lane for one starting then
+    for i, j in itertools.combinations(range(len(spans)), 2):
+        if lanes[i] == lanes[j]:
+            (a, b), (c, d) = spans[i], spans[j]
+            assert b <= c or d <= a, (spans[i], spans[j])
