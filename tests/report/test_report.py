@@ -303,7 +303,8 @@ def test_the_event_log_is_reduced_to_a_bounded_summary(tmp_path: Path) -> None:
     one exact), the states chart every k-th row group, and a torn last line is skipped."""
     log = tmp_path / "events.jsonl"
     with log.open("w", encoding="utf-8") as lines:
-        lines.write(_event("run", "run", "running", 100.0) + "\n")
+        start = json.loads(_event("run", "run", "running", 100.0))
+        lines.write(json.dumps(start, separators=(",", ":")) + "\n")  # compact JSON is read too
         for group in range(20_000):
             when = 100.0 + group / 1000
             lines.write(_event("row_group", group, "seeding", when) + "\n")

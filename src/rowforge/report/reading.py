@@ -109,7 +109,14 @@ def read_events(
     summary.group_stride = stride
     counter = [0]
     started: set[int] = set()
-    wanted = ('"machine": "row_group"', '"machine": "run"')
+    first: float | None = None  # the earliest event: the origin if the run's start is missing
+    # Event.to_json writes `"machine": "run"`; the compact spelling is accepted too.
+    wanted = (
+        '"machine": "row_group"',
+        '"machine": "run"',
+        '"machine":"row_group"',
+        '"machine":"run"',
+    )
     for raw in _json_lines(path, counter, wanted):
         if not isinstance(raw, dict):
             counter[0] += 1
@@ -118,6 +125,7 @@ def read_events(
         if not isinstance(when, int | float) or not isinstance(dest, str):
             continue
         when = float(when)
+        first = when if first is None else min(first, when)
         if machine == "run":
             if summary.run_start is None:
                 summary.run_start = when
@@ -139,6 +147,8 @@ def read_events(
                 history = summary.groups.setdefault(ident, RowGroupHistory(ident))
                 history.states.append((when, dest))
     summary.group_count = len(started)
+    if summary.run_start is None:
+        summary.run_start = first
     summary.unreadable_lines = counter[0]
     if summary.run_state in ("running", "pending"):
         summary.run_end = None  # still running, or killed: no end was recorded
