@@ -446,6 +446,34 @@ def test_the_demo_hint_runs_as_printed_when_rowforge_is_not_on_path(tmp_path: Pa
     assert "completed: 3 records (nothing written)" in pasted.stdout
 
 
+def test_the_usage_hint_of_a_wrong_command_line_runs_as_printed(tmp_path: Path) -> None:
+    """Typer's "Try '... --help' for help." names the program as it was run."""
+    import os
+    import re
+
+    script = Path(sys.executable).parent / "rowforge"
+    env = {**os.environ, "PATH": without_rowforge_on_path()}
+    env.pop("PYTHONPATH", None)
+    wrong = subprocess.run(
+        [os.path.relpath(script, ROOT), "run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 2
+    assert "Usage: .venv/bin/rowforge run [OPTIONS]" in wrong.stderr, wrong.stderr
+    hint = re.search(r"Try '([^']+)' for help", wrong.stderr)
+    assert hint is not None, wrong.stderr
+    assert hint.group(1) == ".venv/bin/rowforge run --help"
+    pasted = subprocess.run(
+        hint.group(1), shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert "Generate a dataset" in pasted.stdout
+
+
 # -- diagrams ----------------------------------------------------------------------------------
 
 

@@ -43,7 +43,16 @@ _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 class _Typer(typer.Typer):
-    """Every command of this app shows its flags as flags (see `_flags_without_type`)."""
+    """Every command of this app shows its flags as flags (see `_flags_without_type`), and the
+    usage lines and "Try '... --help'" hints name the program as it can be run again
+    (`rowforge.hints.program`: `.venv/bin/rowforge` when that is not on PATH)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from rowforge.hints import program
+
+        kwargs.setdefault("prog_name", program())
+        kwargs.setdefault("complete_var", "_ROWFORGE_COMPLETE")
+        return super().__call__(*args, **kwargs)
 
     def command(self, name: str | None = None, **kwargs: Any) -> Callable[[_Function], _Function]:
         kwargs.setdefault("cls", _Command)
