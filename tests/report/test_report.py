@@ -319,6 +319,7 @@ def test_the_event_log_is_reduced_to_a_bounded_summary(tmp_path: Path) -> None:
     assert summary.groups[50].states == [(100.05, "seeding"), (100.0505, "drained")]
     assert summary.group_count == 20_000 and summary.terminal == {"drained": 20_000}
     assert summary.unreadable_lines == 1
+    assert summary.run_state == "running"  # from the compact line
     assert summary.run_start == 100.0 and summary.run_end is None  # never ended: killed
 
 
