@@ -418,18 +418,25 @@ def without_rowforge_on_path() -> str:
     return os.pathsep.join(d for d in kept if not (Path(d) / "rowforge").exists())
 
 
+def this_rowforge_from_root() -> str:
+    """This environment's rowforge script as typed in ROOT: `.venv/bin/rowforge` in a checkout
+    with its venv inside (as `make` creates it), else its absolute path."""
+    script = Path(sys.executable).parent / "rowforge"
+    assert script.is_file(), "the rowforge script of this environment"
+    return str(script.relative_to(ROOT)) if ROOT in script.parents else str(script)
+
+
 def test_the_demo_hint_runs_as_printed_when_rowforge_is_not_on_path(tmp_path: Path) -> None:
     """`make demo` runs .venv/bin/rowforge with .venv/bin not on PATH: the printed
     `try: ... preview ...` must work when pasted into a shell in the same directory."""
     import os
     import shlex
 
-    script = Path(sys.executable).parent / "rowforge"
-    assert script.is_file(), "the rowforge script of this environment"
+    script = this_rowforge_from_root()
     env = {**os.environ, "PATH": without_rowforge_on_path()}
     env.pop("PYTHONPATH", None)
     demo = subprocess.run(
-        [os.path.relpath(script, ROOT), "demo", "-n", "20", "-o", str(tmp_path / "demo")],
+        [script, "demo", "-n", "20", "-o", str(tmp_path / "demo")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -438,7 +445,7 @@ def test_the_demo_hint_runs_as_printed_when_rowforge_is_not_on_path(tmp_path: Pa
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     hint = demo.stdout.split("(try: ", 1)[1].split(")\n", 1)[0]
-    assert shlex.split(hint)[:2] == [".venv/bin/rowforge", "preview"], hint
+    assert shlex.split(hint)[:2] == [script, "preview"], hint
     pasted = subprocess.run(
         hint, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -451,11 +458,11 @@ def test_the_usage_hint_of_a_wrong_command_line_runs_as_printed(tmp_path: Path) 
     import os
     import re
 
-    script = Path(sys.executable).parent / "rowforge"
+    script = this_rowforge_from_root()
     env = {**os.environ, "PATH": without_rowforge_on_path()}
     env.pop("PYTHONPATH", None)
     wrong = subprocess.run(
-        [os.path.relpath(script, ROOT), "run"],
+        [script, "run"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -463,10 +470,10 @@ def test_the_usage_hint_of_a_wrong_command_line_runs_as_printed(tmp_path: Path) 
         timeout=60,
     )
     assert wrong.returncode == 2
-    assert "Usage: .venv/bin/rowforge run [OPTIONS]" in wrong.stderr, wrong.stderr
+    assert f"Usage: {script} run [OPTIONS]" in wrong.stderr, wrong.stderr
     hint = re.search(r"Try '([^']+)' for help", wrong.stderr)
     assert hint is not None, wrong.stderr
-    assert hint.group(1) == ".venv/bin/rowforge run --help"
+    assert hint.group(1) == f"{script} run --help"
     pasted = subprocess.run(
         hint.group(1), shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
