@@ -22,13 +22,14 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rowforge.errors import ConfigError, RowforgeError, describe_error
+from rowforge.models.usage import UsageMeterLike, models_metadata
 from rowforge.processors import Processor
 from rowforge.progress import ProgressSnapshot
 from rowforge.recipe import load_recipe, save_recipe
@@ -36,7 +37,7 @@ from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.runner import ProgressHook, config_for
-from rowforge.scheduler.snapshots import ModelUsageLike, ModelUsageSource
+from rowforge.scheduler.snapshots import ModelUsageSource
 from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.metadata import (
@@ -384,14 +385,6 @@ def _run_into(
     return attrs.evolve(result, outcome=outcome)  # a resume's outcome counts the kept rows too
 
 
-class UsageMeterLike(Protocol):
-    """What a build reads of a model's usage meter (`rowforge.models.usage.UsageMeter`)."""
-
-    def snapshot(self) -> ModelUsageLike: ...
-
-    def as_metadata(self) -> dict[str, Any]: ...
-
-
 #: The model clients' usage meters by alias, as `ModelRegistry.usage` returns them.
 ModelMeters = Callable[[], Mapping[str, UsageMeterLike]]
 
@@ -408,15 +401,8 @@ def _models_metadata(
 ) -> dict[str, Any]:
     """metadata.json's "models": each meter's figures and the retries the scheduler granted to
     that model by cause (from the newest snapshot; the final write follows the final one)."""
-    usage = meters() if meters is not None else {}
-    retries = {model.alias: dict(model.retries) for model in latest[0].models} if latest else {}
-    return {
-        alias: {
-            **(usage[alias].as_metadata() if alias in usage else {}),
-            "retries": retries.get(alias, {}),
-        }
-        for alias in dict.fromkeys([*usage, *retries])
-    }
+    retries = {model.alias: model.retries for model in latest[0].models} if latest else {}
+    return models_metadata(meters() if meters is not None else {}, retries)
 
 
 def _engine_name(plan: Plan, config: RunConfig) -> str:

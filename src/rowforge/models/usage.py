@@ -33,7 +33,7 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -253,7 +253,7 @@ class UsageMeter:
 
 
 def models_metadata(
-    meters: Mapping[str, UsageMeter],
+    meters: Mapping[str, UsageMeterLike],
     retries: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """metadata.json's "models" section: `{alias: meter.as_metadata() + {"retries": {...}}}`,
@@ -261,14 +261,23 @@ def models_metadata(
 
     `meters` is `ModelRegistry.usage()`; `retries` the retries the scheduler granted per alias
     and cause (`{"writer": {"rate_limit": 3, "transient": 1}}`); an alias it does not name gets
-    `"retries": {}`. The meters count attempts (each retry is one more request); the retries
-    say why the scheduler sent them.
+    `"retries": {}`, and a resource with retries but no client (a plain Python step that names
+    a resource) gets only its retries. The meters count attempts (each retry is one more
+    request); the retries say why the scheduler sent them.
     """
     retries = retries or {}
     return {
         alias: {
-            **meters[alias].as_metadata(),
+            **(meters[alias].as_metadata() if alias in meters else {}),
             "retries": dict(sorted((retries.get(alias) or {}).items())),
         }
-        for alias in sorted(meters)
+        for alias in sorted({*meters, *retries})
     }
+
+
+class UsageMeterLike(Protocol):
+    """What a run reads of a model's meter: `UsageMeter`, or a stand-in in tests."""
+
+    def snapshot(self) -> ModelUsage: ...
+
+    def as_metadata(self) -> dict[str, Any]: ...
