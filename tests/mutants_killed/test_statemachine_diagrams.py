@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rowforge.statemachine import SPECS, SPECS_DIR
+from rowforge.statemachine import SPECS
 from rowforge.statemachine.diagrams import (
     DEFAULT_OUTPUT,
     is_current,
@@ -23,8 +23,11 @@ from rowforge.statemachine.diagrams import (
 from rowforge.statemachine.spec import parse_spec
 
 
-def test_the_default_output_is_the_committed_document() -> None:
-    assert SPECS_DIR.parent / "docs" / "state-machines.md" == DEFAULT_OUTPUT
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "state-machines.md"
+
+
+def test_the_default_output_is_in_the_working_directory() -> None:
+    assert Path("state-machines.md") == DEFAULT_OUTPUT
 
 
 def test_writing_creates_missing_directories_and_returns_the_path(tmp_path: Path) -> None:
@@ -49,7 +52,9 @@ def test_a_missing_or_different_document_is_not_current(tmp_path: Path) -> None:
     assert not is_current(stale)
 
 
-def test_the_committed_document_is_current() -> None:
+def test_the_committed_document_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert is_current(COMMITTED)
+    monkeypatch.chdir(COMMITTED.parent)
     assert is_current()
     assert is_current(DEFAULT_OUTPUT)
 
@@ -86,9 +91,10 @@ def test_check_fails_on_a_stale_file_without_touching_it(
     assert stale.read_text(encoding="utf-8") == "old\n"
 
 
-def test_check_without_a_path_checks_the_committed_document(
-    capsys: pytest.CaptureFixture[str],
+def test_check_without_a_path_checks_the_document_in_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.chdir(COMMITTED.parent)
     assert main(["--check"]) == 0
     assert capsys.readouterr().out == f"{DEFAULT_OUTPUT} matches specs/\n"
 
