@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from rowforge.hints import runnable_command
 from rowforge.statemachine.catalog import SPECS
 from rowforge.statemachine.spec import MachineSpec, TransitionSpec
 
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         if is_current(output):
             print(f"{output} matches specs/")
             return 0
-        print(f"{output} is stale: run 'make diagrams' and commit the result", file=sys.stderr)
+        again = runnable_command("diagrams", output)
+        print(f"{output} is stale: run '{again}' to write it again", file=sys.stderr)
         return 1
     print(f"wrote {write_document(output)}")
     return 0

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rowforge.errors import ConfigError
+from rowforge.hints import runnable_command
 from rowforge.storage.metadata import METADATA_FILE
 
 
@@ -75,7 +76,8 @@ def _refusal(output: Path, entries: list[str], is_output: bool) -> str:
         return (
             f"output directory {str(output)!r} already holds a rowforge output; a new build "
             "would mix its rows with the earlier ones. Pass --overwrite (overwrite=True) to "
-            f"replace it, or run 'rowforge resume {output}' to finish the earlier build"
+            f"replace it, or run '{runnable_command('resume', output)}' to finish the earlier "
+            "build"
         )
     return (
         f"output directory {str(output)!r} is not empty (it holds {_listing(entries)}); "

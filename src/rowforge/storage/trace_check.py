@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rowforge.errors import ReplayError
+from rowforge.hints import runnable_command
 from rowforge.statemachine import SPECS, Event, iter_jsonl, replay
 
 _RUN, _ROW_GROUP = "run", "row_group"
@@ -84,7 +85,7 @@ def _final_problem(
     if outcome == "running":
         return (
             "metadata.json: the run never finished (outcome 'running'): it was killed or "
-            "crashed; `rowforge resume` finishes it"
+            f"crashed; '{runnable_command('resume', '<output directory>')}' finishes it"
         )
     if not run or run[-1] not in SPECS[_RUN].terminal:
         return f"{log}: the run did not reach a terminal state, yet metadata.json says {outcome!r}"
