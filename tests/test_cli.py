@@ -168,6 +168,23 @@ def test_check_prints_ok_for_a_finished_build(built: Path) -> None:
     assert result.output == f"OK: {built}\n"
 
 
+def test_report_writes_one_html_file_into_the_output_or_where_asked(
+    built: Path, tmp_path: Path
+) -> None:
+    result = invoke("report", built)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"report: {built / 'report.html'}\n"
+    assert (built / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    elsewhere = tmp_path / "r.html"
+    assert invoke("report", built, "-o", elsewhere).exit_code == 0 and elsewhere.exists()
+
+
+def test_report_refuses_a_directory_that_is_not_an_output(tmp_path: Path) -> None:
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 2
+    assert result.output.startswith("rowforge report: invalid input: ")
+
+
 def test_check_reports_a_violation_for_a_directory_that_is_not_an_output(tmp_path: Path) -> None:
     result = invoke("check", tmp_path)
     assert result.exit_code == 1
@@ -283,7 +300,7 @@ def command_names() -> list[str]:
 
 
 def test_every_command_is_checked_below() -> None:
-    assert {"run", "preview", "validate", "resume", "check", "diagrams", "demo"} <= set(
+    assert {"run", "preview", "validate", "resume", "check", "diagrams", "demo", "report"} <= set(
         command_names()
     )
 

@@ -309,6 +309,24 @@ def check(
 
 
 @app.command()
+def report(
+    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+    destination: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write (default: OUTPUT_DIR/report.html)."),
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Write one self-contained HTML report of a build: throughput, row-group states, the task
+    timeline (with --trace), model latency and tokens, retries and failures."""
+    from rowforge.report import write_report
+
+    with _errors("report", debug):
+        written = write_report(output_dir, destination)
+    typer.echo(f"report: {written}")
+
+
+@app.command()
 def diagrams(
     output: Annotated[
         Path | None,
