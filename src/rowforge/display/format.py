@@ -81,7 +81,7 @@ def format_duration(seconds: float | None) -> str:
         return UNKNOWN
     if math.isinf(seconds):
         return "inf"
-    if round(seconds * 1000) < 1000:
+    if seconds < 1 and round(seconds * 1000) < 1000:
         return f"{round(seconds * 1000)}ms"
     if round(seconds, 1) < 10:
         return f"{seconds:.1f}s"

@@ -34,7 +34,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Self, TextIO, cast
@@ -190,6 +190,42 @@ def _models_table(models: Iterable[ModelProgress]) -> Table:
             format_duration(model.recent_latency_s),
         )
     return table
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """On the main thread, hold a SIGINT (Ctrl-C) back until the block ends, then deliver it.
+
+    rich writes a frame and only then clears its buffer; a KeyboardInterrupt raised between the
+    two (a Ctrl-C arriving while a frame is written) leaves the frame in the buffer, and the next
+    write (the view's stop) writes it again without the cursor-up that erases it: a ghost view
+    stays on screen. An interrupt raised while a frame is being rendered leaves the view's
+    recorded height out of step with the screen the same way. So every write of the display
+    runs with the interrupt deferred; the handler that was installed (Python's, asyncio's, the
+    CLI's) then gets it, a moment later. Other threads cannot get KeyboardInterrupt; nothing to do.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    caught: list[FrameType | None] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        caught.append(frame)
+
+    if previous is None:  # installed outside Python: leave it alone
+        yield
+        return
+    signal.signal(signal.SIGINT, defer)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 class _DisplayLogHandler(logging.Handler):
@@ -368,19 +404,20 @@ class ProgressDisplay:
         ):
             return  # dropped: the next update that is due draws the latest snapshot
         self._last_draw = now
-        if self._live is None:
-            self._live = Live(
-                console=self.console,
-                auto_refresh=False,
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-                get_renderable=self._current_renderable,
-            )
-            self._live.start(refresh=True)
-            self._redirect_stdio()
-        else:
-            self._live.refresh()
+        with _sigint_deferred():
+            if self._live is None:
+                self._live = Live(
+                    console=self.console,
+                    auto_refresh=False,
+                    transient=True,
+                    redirect_stdout=False,
+                    redirect_stderr=False,
+                    get_renderable=self._current_renderable,
+                )
+                self._live.start(refresh=True)
+                self._redirect_stdio()
+            else:
+                self._live.refresh()
 
     def _current_renderable(self) -> RenderableType:
         return render_snapshot(self.label, self._latest) if self._latest is not None else ""
@@ -399,7 +436,7 @@ class ProgressDisplay:
 
     def _print_above(self, text: Text) -> None:
         """Print one record: above the live view while it runs, as a plain line otherwise."""
-        with self._lock:
+        with self._lock, _sigint_deferred():
             self.console.print(text, soft_wrap=True)
 
     # -- summary -----------------------------------------------------------------------------
@@ -423,7 +460,7 @@ class ProgressDisplay:
         snapshot had cell work). `resume_command`, for an interrupted run, is printed verbatim
         as the way to finish it. Every later `update` and `summary` is a no-op.
         """
-        with self._lock:
+        with self._lock, _sigint_deferred():
             if self._summarized:
                 return
             self._summarized = True
@@ -446,10 +483,11 @@ class ProgressDisplay:
     def _close_view(self) -> None:
         if self._live is not None:
             live, self._live = self._live, None
-            try:
-                live.stop()
-            finally:
-                self._restore_stdio()
+            with _sigint_deferred():
+                try:
+                    live.stop()
+                finally:
+                    self._restore_stdio()
 
     def _should_print_last(self) -> bool:
         return (
@@ -461,7 +499,8 @@ class ProgressDisplay:
 
     def _print_plain(self, snapshot: ProgressSnapshot) -> None:
         self._last_printed = snapshot
-        self.console.print(Text(plain_line(self.label, snapshot)), soft_wrap=True)
+        with _sigint_deferred():
+            self.console.print(Text(plain_line(self.label, snapshot)), soft_wrap=True)
 
     def _redirect_stdio(self) -> None:
         """Route prints to a terminal stdout/stderr above the view (pipes are left alone)."""
