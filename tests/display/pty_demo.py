@@ -1,12 +1,12 @@
 """A run's display in a real terminal, for test_pty.py (run: python -m tests.display.pty_demo).
 
 `exit MESSAGES_FILE`: feed ProgressDisplay synthetic snapshots for about a second while another
-thread logs warnings on "rowforge", one of them emitted exactly while the live view stops; then
-print the summary. The stop is widened on purpose: `Console.pop_render_hook` (called inside
-`Live.stop`, after its final draw is buffered and before the cursor-up/erase is flushed) signals
-the logging thread and then waits 0.2 s, so without the display's lock that record is written in
-the middle of the stop and leaves a ghost bar line. Every message emitted is written, one per
-line, to MESSAGES_FILE.
+thread logs warnings on "rowforge" (and print()s one line), one of them emitted exactly while the
+live view stops; then print the summary. The stop is widened on purpose: `Console.pop_render_hook`
+(called inside `Live.stop`, after its final draw is buffered and before the cursor-up/erase is
+flushed) signals the logging thread and then waits 0.2 s, so without the display's lock that record
+is written in the middle of the stop and leaves a ghost bar line. Every message emitted is written,
+one per line, to MESSAGES_FILE.
 
 `interrupt`: feed snapshots until Ctrl-C, then print the summary of an interrupted run with the
 resume command `RESUME_COMMAND`. The terminal is made slow on purpose: each flush after a frame
@@ -29,6 +29,7 @@ from rowforge.display import ProgressDisplay
 from tests.display.factory import snapshot
 
 RESUME_COMMAND = ".venv/bin/rowforge resume /tmp/rowforge-demo/out"
+STRAY_PRINT = "a print() from a worker thread, on stdout"
 TARGET = 1000
 log = logging.getLogger("rowforge")
 
@@ -57,6 +58,8 @@ def _logger(stop: threading.Event, stopping: threading.Event, emitted: list[str]
         if count < 12:
             warn(f"slow request {count:02d}: model judge-large, column question, 31.0 s")
             count += 1
+            if count == 6:
+                print(STRAY_PRINT, flush=True)  # stdout is the terminal too
         stopping.wait(0.07)
 
 
@@ -76,9 +79,7 @@ def run_exit(messages_file: Path) -> None:
         _widen_stop(stopping)
     stop.set()
     thread.join()
-    display.summary(
-        "complete", parquet_dir="out/parquet-files", metadata_path="out/metadata.json"
-    )
+    display.summary("complete", parquet_dir="out/parquet-files", metadata_path="out/metadata.json")
     messages_file.write_text("".join(message + "\n" for message in emitted))
 
 

@@ -97,8 +97,18 @@ def test_rate_examples(value: float | None, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0, "0"), (9999, "9999"), (10_000, "10k"), (999_499, "999k"), (999_500, "1.0M"),
-     (1_234_567, "1.2M"), (10**40, "1e40"), (10**400, "1e400"), (-1, "?"), (None, "?")],
+    [
+        (0, "0"),
+        (9999, "9999"),
+        (10_000, "10k"),
+        (999_499, "999k"),
+        (999_500, "1.0M"),
+        (1_234_567, "1.2M"),
+        (10**40, "1e40"),
+        (10**400, "1e400"),
+        (-1, "?"),
+        (None, "?"),
+    ],
 )
 def test_count_examples(value: int | None, text: str) -> None:
     assert format_count(value) == text

@@ -19,7 +19,7 @@ import pexpect
 import pytest
 
 from tests.display.factory import STEP_NAMES
-from tests.display.pty_demo import RESUME_COMMAND
+from tests.display.pty_demo import RESUME_COMMAND, STRAY_PRINT
 from tests.display.vt import replay
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +71,7 @@ def test_log_lines_stay_whole_and_no_bar_remains(tmp_path: Path) -> None:
     screen = [line for line in replay(raw, WIDTH) if line]
     messages = messages_file.read_text().splitlines()
     assert len(messages) >= 5 and "while the view stops" in messages[-1]
+    assert screen.count(STRAY_PRINT) == 1
     log_lines = [line for line in screen if line.startswith("WARNING")]
     assert log_lines == [f"WARNING rowforge: {message}" for message in messages]
     _no_view_left(screen)

@@ -1,11 +1,12 @@
 """A tiny terminal emulator: enough of VT100 to replay what rich writes and see the final screen.
 
-pyte is not a dependency, and a check on the raw byte stream cannot tell a bar line that was
-erased from one that stayed. This replays the stream onto a grid: printable characters (with
-deferred line wrap, as xterm does), CR, LF, BS, cursor up/down/forward/back/column, erase in
-line and erase below. Colours (SGR), cursor visibility and other private modes are ignored;
-any other control sequence fails the replay, so a test never passes on a stream it misread.
-"""
+pyte is not a dependency, and a check on the raw byte stream cannot tell a bar line that was erased
+from one that stayed. This replays the stream onto a grid: printable characters (with deferred line
+wrap, as xterm does), CR, LF, BS, cursor up/down/forward/back/column, erase in line and erase
+below. LF is taken as CR LF, as a tty's ONLCR (on by default) turns it, so a Console writing to a
+StringIO replays like one writing to a pty. Colours (SGR), cursor visibility and other private
+modes are ignored; any other control sequence fails the replay, so a test never passes on a stream
+it misread."""
 
 from __future__ import annotations
 
@@ -77,8 +78,8 @@ def replay(stream: str, width: int) -> list[str]:
         index += 1
         if char == "\r":
             col, pending_wrap = 0, False
-        elif char == "\n":
-            row, pending_wrap = row + 1, False
+        elif char == "\n":  # as a tty with ONLCR (the default) shows it: CR LF
+            row, col, pending_wrap = row + 1, 0, False
         elif char == "\b":
             col, pending_wrap = max(0, col - 1), False
         elif char in "\x07\x00":
