@@ -273,7 +273,9 @@ class ProgressDisplay:
     the run's `on_progress`. After the block, `display.summary(...)` prints the run's summary;
     updates after the summary are ignored.
 
-    `clock` (seconds, monotonic) times redraws and plain lines; tests inject one.
+    `clock` (seconds, monotonic) times redraws and plain lines; tests inject one. An `update`
+    before `start` starts the display; whoever starts it must stop it (the `with` block does),
+    or the logger keeps `propagate` off.
     """
 
     def __init__(
