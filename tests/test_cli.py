@@ -136,7 +136,7 @@ def test_preview_prints_the_records_as_a_table_and_writes_nothing(
     result = invoke("preview", good, "-n", "5")
     assert result.exit_code == 0, result.output
     assert sorted(tmp_path.rglob("*")) == before, "preview must not write files"
-    header = next(line for line in result.output.splitlines() if "colour" in line)
+    header = next(line for line in result.output.splitlines() if line.startswith("┃"))
     for column in ("#", "colour", "size", "label", "blurb"):
         assert column in header
     for label in preview(load_config(good), 5).dataset["label"]:
@@ -151,7 +151,8 @@ def test_run_writes_metadata_and_parquet_and_exits_zero(tmp_path: Path, good: Pa
     output = tmp_path / "out"
     result = invoke("run", good, "-n", "30", "-o", output)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("completed: 30 of 30 records\n")
+    assert "rowforge run: completed: 30 of 30 records written" in result.output
+    assert f"  parquet:  {output / 'parquet-files'}" in result.output
     metadata = read_metadata(output)
     assert metadata["outcome"] == "completed"
     assert metadata["actual_num_records"] == 30
@@ -221,11 +222,13 @@ def test_a_partial_run_exits_0_by_default_and_1_with_on_partial_raise(tmp_path: 
     config = write(tmp_path, "sometimes.yaml", SOMETIMES_REFUSING)
     warned = invoke("run", config, "-n", "30", "-o", tmp_path / "warn")
     assert warned.exit_code == 0, warned.output
-    assert warned.stdout.startswith("partial: ")
+    assert "rowforge run: partial: " in warned.output
     raised = invoke("run", config, "-n", "30", "-o", tmp_path / "raise", "--on-partial", "raise")
     assert raised.exit_code == 1
-    message = assert_one_paragraph_without_traceback(raised)
-    assert message.startswith("rowforge run: partial dataset: target 30 records"), message
+    text = assert_one_paragraph_without_traceback(raised)
+    summary, error = text.index("rowforge run: partial: "), text.splitlines()[-1]
+    assert summary < text.index(error)  # the display's summary, then the error
+    assert error.startswith("rowforge run: partial dataset: target 30 records"), error
     assert read_metadata(tmp_path / "raise")["outcome"] == "partial"
 
 
@@ -264,7 +267,7 @@ def test_resume_of_a_finished_build_exits_zero_and_keeps_its_records(built: Path
     before = pd.read_parquet(built / "parquet-files")
     result = invoke("resume", built)
     assert result.exit_code == 0, result.output
-    assert result.output == f"completed: 30 records in {built}\n"
+    assert "rowforge resume: completed: 30 of 30 records written" in result.output
     pd.testing.assert_frame_equal(pd.read_parquet(built / "parquet-files"), before)
     assert invoke("check", built).exit_code == 0
 

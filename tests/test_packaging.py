@@ -134,7 +134,7 @@ def test_the_installed_wheel_runs_the_demo_outside_the_source_tree(
     assert (version.returncode, version.stdout) == (0, "rowforge 0.1.0\n"), version.stderr
     demo = run_installed(installed, tmp_path, "demo", "-n", "20", "-o", "out")
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "done: completed, 20/20 records" in demo.stdout
+    assert "rowforge demo: completed: 20 of 20 records written" in demo.stderr  # the display's
     assert (tmp_path / "out" / "metadata.json").is_file()
     assert str(ROOT) not in demo.stdout, "nothing comes from the source checkout"
     hint = demo.stdout.split("(try: ", 1)[1].split(")\n", 1)[0]

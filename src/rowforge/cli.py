@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -183,6 +182,9 @@ def run(
         float | None,
         typer.Option(help="End the run when a model has no success for this long (default 300)."),
     ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Write OUTPUT/report.html when the run ends.")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT.
@@ -191,6 +193,7 @@ def run(
     given (use `rowforge resume OUTPUT` to finish an interrupted build instead).
     """
     from rowforge.api import build
+    from rowforge.display.running import run_with_display
 
     _logging(debug)
     with _errors("run", debug), _gc_tuned():
@@ -203,35 +206,44 @@ def run(
             retry_budget_s=retry_budget_s,
             no_success_budget_s=no_success_budget_s,
         )
-        with _progress_bar(num_records) as advance:
-            result = build(
-                dataset, num_records, output, settings, on_progress=advance, overwrite=overwrite
+        _interruptible(
+            lambda: run_with_display(
+                "rowforge run",
+                lambda on_progress: build(
+                    dataset,
+                    num_records,
+                    output,
+                    settings,
+                    on_progress=on_progress,
+                    overwrite=overwrite,
+                ),
+                _built,
+                target=num_records,
+                output=output,
             )
-        files = len(result.metadata["file_paths"])
-        typer.echo(
-            f"{result.outcome}: {result.num_records} of {num_records} records\n"
-            f"  parquet:  {output / 'parquet-files'}/ ({files} files)\n"
-            f"  metadata: {output / 'metadata.json'}"
         )
+    if report:
+        _write_report(output, debug)
 
 
-@contextmanager
-def _progress_bar(total: int) -> Iterator[Callable[[int, int], None]]:
-    """One rich progress bar, created only when there is a terminal to draw on."""
-    if not sys.stderr.isatty():
-        yield lambda done, target: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+def _built(result: Any) -> tuple[str, int]:
+    return result.outcome, result.num_records
 
-    with Progress(
-        TextColumn("generating"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("records", total=total)
-        yield lambda done, target: bar.update(task, completed=done, total=target)
+
+def _interruptible(work: Callable[[], Any]) -> Any:
+    """Ctrl-C ends the command with exit code 130 (128 + SIGINT) after the display's summary,
+    which names the command that resumes the build; no traceback."""
+    try:
+        return work()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _write_report(output: Path, debug: bool) -> None:
+    from rowforge.report import write_report
+
+    with _errors("report", debug):
+        typer.echo(f"report: {write_report(output)}", err=True)
 
 
 @app.command()
@@ -246,10 +258,19 @@ def preview(
 
     from rowforge.api import preview as run_preview
     from rowforge.config.dataset import load_config
+    from rowforge.display.running import run_with_display
 
     _logging(debug)
     with _errors("preview", debug), _gc_tuned():
-        result = run_preview(load_config(config), num_records)
+        dataset = load_config(config)
+        result = _interruptible(
+            lambda: run_with_display(
+                "rowforge preview",
+                lambda on_progress: run_preview(dataset, num_records, on_progress=on_progress),
+                lambda done: (done.metadata["outcome"], len(done.dataset)),
+                target=num_records,
+            )
+        )
     table = Table(show_lines=True)
     table.add_column("#")
     for column in result.dataset.columns:
@@ -287,11 +308,23 @@ def resume_command(
 ) -> None:
     """Finish an interrupted build: generate only the row groups that have no file yet."""
     from rowforge.api import resume
+    from rowforge.display.running import run_with_display
+    from rowforge.storage.metadata import read_metadata
 
     _logging(debug)
     with _errors("resume", debug), _gc_tuned():
-        result = resume(output_dir, allow_config_change=allow_config_change)
-    typer.echo(f"{result.outcome}: {result.num_records} records in {output_dir}")
+        target = int(read_metadata(output_dir)["target_num_records"])
+        _interruptible(
+            lambda: run_with_display(
+                "rowforge resume",
+                lambda on_progress: resume(
+                    output_dir, allow_config_change=allow_config_change, on_progress=on_progress
+                ),
+                _built,
+                target=target,
+                output=output_dir,
+            )
+        )
 
 
 @app.command()

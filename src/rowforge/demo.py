@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from importlib.resources import files
 from pathlib import Path
 
 from rowforge.api import build
 from rowforge.config.dataset import load_config
+from rowforge.display.running import run_with_display
 from rowforge.hints import runnable_command
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
@@ -36,41 +36,32 @@ def main(num_records: int = 1000, output_dir: Path | str = "demo-output") -> int
         f"rowforge demo: {num_records} records from {EXAMPLE.name} on mock models "
         f"{', '.join(m.alias for m in config.models)}"
     )
-    started = time.monotonic()
-    shown = {"last": -1}
-
-    def progress(done: int, total: int) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth != shown["last"]:
-            shown["last"] = tenth
-            print(f"  {done:>6}/{total} records  ({time.monotonic() - started:5.1f}s)", flush=True)
-
-    result = build(
-        config,
-        num_records,
-        output,
-        RunConfig(
-            buffer_size=100,
-            max_concurrent_row_groups=4,
-            gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,  # a program owns its process
+    settings = RunConfig(
+        buffer_size=100,
+        max_concurrent_row_groups=4,
+        gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,  # a program owns its process
+    )
+    result = run_with_display(
+        "rowforge demo",
+        lambda on_progress: build(
+            config,
+            num_records,
+            output,
+            settings,
+            on_progress=on_progress,
+            overwrite=True,  # the demo's own directory: a second `make demo` replaces the first
         ),
-        on_progress=progress,
-        overwrite=True,  # the demo's own directory: a second `make demo` replaces the first
+        lambda built: (built.outcome, built.num_records),
+        target=num_records,
+        output=output,
     )
-    elapsed = time.monotonic() - started
     metadata = result.metadata
-    print(
-        f"done: {result.outcome}, {result.num_records}/{num_records} records in {elapsed:.1f}s "
-        f"({result.num_records / elapsed:.0f} records/s)"
-    )
     if metadata["dropped_records"]:
         reasons: dict[str, int] = {}
         for group in metadata["row_groups"]:
             for reason, count in group["drop_reasons"].items():
                 reasons[reason] = reasons.get(reason, 0) + count
         print(f"dropped {metadata['dropped_records']}: {reasons}")
-    print(f"parquet:  {output / 'parquet-files'}/ ({len(metadata['file_paths'])} files)")
-    print(f"metadata: {output / 'metadata.json'}")
     config_path = _shown(EXAMPLE)
     print(f"config:   {config_path} (try: {runnable_command('preview', config_path, '-n', '3')})")
     return 0

@@ -96,7 +96,7 @@ def test_live_view_has_a_line_per_step_and_model(clock: Clock) -> None:
     assert any("40/100 records settled, 40 written" in line for line in lines)
     for index, name in enumerate(STEP_NAMES):
         [row] = [line for line in lines if line.startswith(name)]
-        assert row.split()[2:] == ["40/100", str(index), "0", str(3 * index)], row
+        assert row.split()[2:] == ["40/100", str(index), "0", str(3 * index), str(index)], row
         assert "━" in row
     for alias in MODEL_ALIASES:
         [row] = [line for line in lines if line.startswith(alias)]
@@ -241,8 +241,8 @@ def test_plain_line_format() -> None:
     assert plain_line("rowforge run", snapshot(40, 100, elapsed_s=12.0)) == (
         "rowforge run: running 40/100 records (40 written) | 3.67/s recent, 3.33/s avg"
         " | ETA 18s | elapsed 12s | row groups: done 4, running 2"
-        " | step question 40/100 failed 0 skipped 0 retries 0"
-        " | step answer 40/100 failed 1 skipped 0 retries 3"
+        " | step question 40/100 failed 0 skipped 0 retries 0 429s 0"
+        " | step answer 40/100 failed 1 skipped 0 retries 3 429s 1"
         " | model gpt-small in flight 4 requests 40 errors - tokens 60k/12k latency 800ms"
         " | model judge-large in flight 5 requests 80 errors 429:2 tokens 60k/12k latency 1.8s"
     )
@@ -269,8 +269,8 @@ def test_summary(clock: Clock) -> None:
     lines = out.getvalue().splitlines()
     assert lines[1:] == [
         "rowforge run: partial: 97 of 100 records written in 50s (1.94/s)",
-        "  step  question  done 100  skipped 0  failed 0  retries 0",
-        "  step  answer    done 99  skipped 0  failed 1  retries 3",
+        "  step  question  done 100  skipped 0  failed 0  retries 0  rate-limited 0",
+        "  step  answer    done 99  skipped 0  failed 1  retries 3  rate-limited 1",
         "  model gpt-small    requests 100  tokens in 150,000 out 30,000",
         "  model judge-large  requests 200  tokens in 150,000 out 30,000  errors 429:2",
         "  parquet:  out/parquet-files/",

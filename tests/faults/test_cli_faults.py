@@ -120,7 +120,10 @@ def test_run_prints_an_early_shutdown_once_and_exits_1(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("early shutdown") == 1, done.stderr
-    assert done.stderr.startswith("rowforge run: early shutdown: 50 of the last 50 model tasks")
+    # the display's summary first, then the error, once
+    summary = done.stderr.index("rowforge run: failed: 0 of 200 records written")
+    error = done.stderr.index("rowforge run: early shutdown: 50 of the last 50 model tasks")
+    assert summary < error
     assert "step 'blurb' (model 'writer')" in done.stderr
     assert "HTTP 400 simulated refusal" in done.stderr
     metadata = read_metadata(output)

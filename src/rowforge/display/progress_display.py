@@ -103,7 +103,7 @@ def plain_line(label: str, snapshot: ProgressSnapshot) -> str:
     steps = [
         f"step {step.name} {format_count(step.settled)}/{format_count(step.total)}"
         f" failed {format_count(step.failed)} skipped {format_count(step.skipped)}"
-        f" retries {format_count(step.retries)}"
+        f" retries {format_count(step.retries)} 429s {format_count(step.rate_limited)}"
         for step in snapshot.steps
     ]
     models = [
@@ -159,7 +159,7 @@ def _table(*columns: str) -> Table:
 
 
 def _steps_table(steps: Iterable[StepProgress]) -> Table:
-    table = _table("step", "progress", "done", "failed", "skipped", "retries")
+    table = _table("step", "progress", "done", "failed", "skipped", "retries", "429s")
     for step in steps:
         total = step.total
         table.add_row(
@@ -169,6 +169,7 @@ def _steps_table(steps: Iterable[StepProgress]) -> Table:
             Text(format_count(step.failed), style="red" if step.failed else ""),
             format_count(step.skipped),
             format_count(step.retries),
+            format_count(step.rate_limited),
         )
     return table
 
@@ -624,6 +625,7 @@ def summary_lines(
                 Text(
                     f"  step  {step.name:<{width}}  done {step.done:,}  skipped {step.skipped:,}"
                     f"  failed {step.failed:,}  retries {step.retries:,}"
+                    f"  rate-limited {step.rate_limited:,}"
                 )
             )
         width = max((len(model.alias) for model in snapshot.models), default=0)
