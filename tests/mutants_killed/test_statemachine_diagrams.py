@@ -22,7 +22,6 @@ from rowforge.statemachine.diagrams import (
 )
 from rowforge.statemachine.spec import parse_spec
 
-
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "state-machines.md"
 
 
