@@ -180,6 +180,15 @@ def test_report_writes_one_html_file_into_the_output_or_where_asked(
     assert invoke("report", built, "-o", elsewhere).exit_code == 0 and elsewhere.exists()
 
 
+def test_run_with_report_writes_the_report_when_the_run_ends(tmp_path: Path, good: Path) -> None:
+    output = tmp_path / "out"
+    result = invoke("run", good, "-n", "10", "-o", output, "--report")
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"report: {output / 'report.html'}")
+    assert (output / "report.html").stat().st_size > 0
+    assert invoke("check", output).exit_code == 0
+
+
 def test_report_refuses_a_directory_that_is_not_an_output(tmp_path: Path) -> None:
     result = invoke("report", tmp_path)
     assert result.exit_code == 2
