@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from rowforge.errors import ConfigError
+from rowforge.hints import runnable_command
 from rowforge.storage import output_dir
 from rowforge.storage.metadata import METADATA_FILE
 from rowforge.storage.output_dir import claim_output_dir
@@ -55,7 +56,7 @@ def test_an_earlier_output_is_refused_saying_how_to_replace_or_resume_it(tmp_pat
     assert refusal(output) == (
         f"output directory {str(output)!r} already holds a rowforge output; a new build would "
         "mix its rows with the earlier ones. Pass --overwrite (overwrite=True) to replace it, "
-        f"or run 'rowforge resume {output}' to finish the earlier build"
+        f"or run '{runnable_command('resume', output)}' to finish the earlier build"
     )
 
 

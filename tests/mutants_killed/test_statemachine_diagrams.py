@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rowforge.hints import runnable_command
 from rowforge.statemachine import SPECS
 from rowforge.statemachine.diagrams import (
     DEFAULT_OUTPUT,
@@ -86,7 +87,8 @@ def test_check_fails_on_a_stale_file_without_touching_it(
     assert main(["--check", str(stale)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == f"{stale} is stale: run 'make diagrams' and commit the result\n"
+    again = runnable_command("diagrams", stale)
+    assert captured.err == f"{stale} is stale: run '{again}' to write it again\n"
     assert stale.read_text(encoding="utf-8") == "old\n"
 
 

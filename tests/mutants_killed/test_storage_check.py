@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from rowforge.build import build_steps, resume
 from rowforge.cli import app
 from rowforge.errors import DatasetGenerationError
+from rowforge.hints import runnable_command
 from rowforge.processors import Processor
 from rowforge.scheduler import RunConfig, Step
 from rowforge.storage.check import first_violation, record_indexes
@@ -554,7 +555,7 @@ def test_a_run_still_running_is_reported_with_what_to_do(output: Path) -> None:
     rewrite_metadata(output, lambda document: document.update(outcome="running"))
     assert first_violation(output) == (
         "metadata.json: the run never finished (outcome 'running'): it was killed or crashed; "
-        "`rowforge resume` finishes it"
+        f"'{runnable_command('resume', '<output directory>')}' finishes it"
     )
 
 

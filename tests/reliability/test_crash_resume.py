@@ -90,7 +90,7 @@ def _kill_and_resume(
     verdict = Verdict()
     if kill.killed:
         resumed = rowforge(["resume", str(output)])
-        if resumed.returncode != 0 or not resumed.stdout.startswith("completed"):
+        if resumed.returncode != 0 or "rowforge resume: completed: " not in resumed.stderr:
             verdict.problems.append(
                 f"rowforge resume exited {resumed.returncode}: {resumed.stdout}{resumed.stderr}"
             )
@@ -154,7 +154,7 @@ def test_a_resume_that_is_itself_killed_is_resumed_again(
     assert kills[-1].files_at_kill < BATCHES, "the last resume must have had work left"
     resumed = rowforge(["resume", str(output)])
     assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.startswith(f"completed: {TARGET} records"), resumed.stdout
+    assert f"rowforge resume: completed: {TARGET} of {TARGET}" in resumed.stderr, resumed.stderr
     verdict = judge(output, TARGET, reference)
     assert not verdict.problems, verdict.problems
     # Every interrupted run left its own event log, and `check` replayed them all (in judge).
@@ -176,7 +176,7 @@ def _finish_after_early_kill(
     state = sorted(os.listdir(output)) if output.exists() else []
     problems = [] if "metadata.json" in state else [f"config.yaml without metadata.json: {state}"]
     resumed = rowforge(["resume", str(output)])
-    if resumed.returncode == 0 and resumed.stdout.startswith(f"completed: {TARGET} records"):
+    if resumed.returncode == 0 and f"completed: {TARGET} of {TARGET}" in resumed.stderr:
         return kill, state, problems + judge(output, TARGET, reference).problems
     problems.append(
         f"killed with {state} in the directory, `rowforge resume` exited "
@@ -218,7 +218,7 @@ def test_seed_dataset_build_killed_then_resumed_from_the_same_cwd(tmp_path: Path
     assert kill.killed, kill
     resumed = rowforge(["resume", relative], cwd=ROOT)
     assert resumed.returncode == 0, f"rowforge resume {relative}: {resumed.stderr}"
-    assert resumed.stdout.startswith("completed: 300 records"), resumed.stdout
+    assert "rowforge resume: completed: 300 of 300" in resumed.stderr, resumed.stderr
     verdict = judge(output, 300)
     assert not verdict.problems, verdict.problems
 
@@ -234,6 +234,6 @@ def test_seed_dataset_resume_after_deleting_one_batch_file(tmp_path: Path) -> No
     (output / PARQUET_DIR / "batch_00001.parquet").unlink()
     resumed = rowforge(["resume", relative], cwd=ROOT)
     assert resumed.returncode == 0, f"rowforge resume {relative}: {resumed.stderr}"
-    assert resumed.stdout.startswith("completed: 300 records"), resumed.stdout
+    assert "rowforge resume: completed: 300 of 300" in resumed.stderr, resumed.stderr
     verdict = judge(output, 300, original)
     assert not verdict.problems, verdict.problems

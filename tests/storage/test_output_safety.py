@@ -72,7 +72,8 @@ def test_a_second_run_into_a_used_directory_is_refused_with_exit_2_and_nothing_c
 
     assert second.exit_code == 2, second.output
     assert "already holds a rowforge output" in second.output
-    assert "--overwrite" in second.output and f"rowforge resume {output}" in second.output
+    assert "--overwrite" in second.output
+    assert f"rowforge resume {output}'" in second.output  # the runnable command, quoted
     assert "Traceback" not in second.output
     assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
     assert len(pd.read_parquet(output / "parquet-files")) == 300
@@ -89,7 +90,7 @@ def test_overwrite_replaces_the_earlier_output_so_only_the_new_rows_are_read_bac
     result = invoke("run", config, "-n", "100", "-o", output, "--overwrite")
 
     assert result.exit_code == 0, result.output
-    assert "completed: 100 of 100" in result.output
+    assert "rowforge run: completed: 100 of 100" in result.output
     frame = pd.read_parquet(output / "parquet-files")
     assert len(frame) == 100 and list(frame.sort_index().index) == list(range(100))
     assert pads.dataset(output / "parquet-files").to_table().num_rows == 100
@@ -263,7 +264,7 @@ def test_resume_finds_a_relative_seed_path_from_any_directory(
     resumed = invoke("resume", "sqlout")
 
     assert resumed.exit_code == 0, resumed.output
-    assert "completed: 300 records" in resumed.output
+    assert "rowforge resume: completed: 300 of 300" in resumed.output
     frame = pd.read_parquet(output / "parquet-files")
     assert sorted(frame.index) == list(range(300))
     assert first_violation(output) is None
