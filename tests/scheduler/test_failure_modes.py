@@ -468,3 +468,29 @@ def test_two_concurrent_runs_choose_their_engines_independently() -> None:
     resized, normal = asyncio.run(both())
     assert (resized.engine, resized.actual_records) == ("sync", 12)
     assert (normal.engine, normal.actual_records) == ("async", 50)
+
+
+@pytest.mark.parametrize("engine", ["async", "sync"])
+def test_the_result_keeps_the_first_error_itself_not_only_its_text(engine: str) -> None:
+    """An embedding host re-raises or inspects the first error (its type, its cause): the
+    result carries the object; `first_error` is its text."""
+    from rowforge.processors import function_processor
+
+    bug = RuntimeError("schema registry unavailable")
+
+    def broken(frame: pd.DataFrame) -> pd.DataFrame:
+        raise bug
+
+    steps = [
+        Step("id", lambda frame: list(frame.index), kind="batch"),
+        Step("v", lambda row: row["id"], depends_on=["id"]),
+    ]
+    config = RunConfig(buffer_size=4, engine=engine, retry_backoff_s=0.0)
+    with pytest.raises(DatasetGenerationError) as caught:
+        run_steps(steps, 4, config=config, processors=[function_processor(broken, "post_batch")])
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.first_exception is caught.value
+    assert result.first_error == str(caught.value)
+    assert caught.value.__cause__ is bug
+    clean = run_steps(steps, 4, config=config)
+    assert clean.first_exception is None and clean.first_error is None

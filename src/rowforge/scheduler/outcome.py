@@ -56,6 +56,7 @@ class RowGroupSummary:
 class RunResult:
     """The outcome of one run, identical in shape for both engines.
 
+    `first_error` is the text of the run's first error and `first_exception` the error itself.
     `generated_cells + skipped_cells + failed_cells + never_started_cells` is the total number of
     cells (records x columns) per column (INV-4). `events` holds the run's events when its log
     kept them in memory (preview, `run_steps` by default); a build streams them to events.jsonl
@@ -79,6 +80,9 @@ class RunResult:
     stats: Mapping[str, Any]
     schema: Mapping[str, str] = attrs.field(factory=dict)
     dataset: pd.DataFrame | None = attrs.field(default=None, eq=False, repr=False)
+    #: The first error itself (`first_error` is its text): an embedding host that re-raises or
+    #: inspects it (its type, its `__cause__`) needs the object, not a message.
+    first_exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def resized_records(self) -> int:

@@ -310,6 +310,7 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
         stats=engine.stats(),
         schema=dict(engine.schema),
         dataset=sink.dataset() if isinstance(sink, MemorySink) else None,
+        first_exception=engine.first_error,
     )
 
 
