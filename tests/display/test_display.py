@@ -10,6 +10,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -278,6 +279,41 @@ def test_summary(clock: Clock) -> None:
         "Interrupted. To finish the run:",
         "  .venv/bin/rowforge resume out",
     ]
+
+
+def test_a_resumes_summary_counts_the_kept_records_as_written_but_not_in_the_rate(
+    clock: Clock,
+) -> None:
+    """A resume that found 60 records written and wrote 40 in 20 s ran at 2/s, not 5/s."""
+    console, out = plain_console()
+    with ProgressDisplay(console, clock=clock, label="rowforge resume") as display:
+        display.update(snapshot(40, 40, elapsed_s=20.0, final=True))
+    display.summary("completed", records_written=100, records_target=100, records_kept=60)
+    assert "rowforge resume: completed: 100 of 100 records written in 20s (2.00/s)" in (
+        out.getvalue().splitlines()
+    )
+
+
+def test_run_with_display_leaves_records_written_before_this_run_out_of_the_rate(
+    clock: Clock,
+) -> None:
+    """`run_with_display` (every CLI command): a resume's result counts the kept records; the
+    final snapshot counts what this run wrote, and only that goes into the rate."""
+    from rowforge.display.running import run_with_display
+
+    console, out = plain_console()
+    display = ProgressDisplay(console, clock=clock, label="rowforge resume")
+
+    def work(on_progress: Any) -> int:
+        on_progress(snapshot(40, 40, elapsed_s=20.0, final=True))
+        return 100
+
+    assert run_with_display(
+        "rowforge resume", work, lambda n: ("completed", n), target=100, display=display
+    ) == 100
+    assert "rowforge resume: completed: 100 of 100 records written in 20s (2.00/s)" in (
+        out.getvalue().splitlines()
+    )
 
 
 def test_summary_removes_the_view_first_and_ends_the_output(

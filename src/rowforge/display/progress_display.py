@@ -445,6 +445,11 @@ class ProgressDisplay:
 
     # -- summary -----------------------------------------------------------------------------
 
+    @property
+    def latest(self) -> ProgressSnapshot | None:
+        """The newest snapshot the display received (None before the first)."""
+        return self._latest
+
     def summary(
         self,
         outcome: str,
@@ -456,13 +461,15 @@ class ProgressDisplay:
         parquet_dir: str | os.PathLike[str] | None = None,
         metadata_path: str | os.PathLike[str] | None = None,
         resume_command: str | None = None,
+        records_kept: int = 0,
     ) -> None:
         """Print the run's summary once, after removing the live view if it is still up.
 
         Figures come from `snapshot` (default: the latest one the display got); the keyword
         arguments override them (the CLI knows the written count from the result even when no
         snapshot had cell work). `resume_command`, for an interrupted run, is printed verbatim
-        as the way to finish it. Every later `update` and `summary` is a no-op.
+        as the way to finish it. `records_kept` (a resume: the records written before it) is
+        left out of the rate. Every later `update` and `summary` is a no-op.
         """
         with self._lock, _sigint_deferred():
             if self._summarized:
@@ -479,6 +486,7 @@ class ProgressDisplay:
                 parquet_dir=parquet_dir,
                 metadata_path=metadata_path,
                 resume_command=resume_command,
+                records_kept=records_kept,
             ):
                 self.console.print(line, soft_wrap=True)
 
@@ -603,6 +611,7 @@ def summary_lines(
     parquet_dir: str | os.PathLike[str] | None = None,
     metadata_path: str | os.PathLike[str] | None = None,
     resume_command: str | None = None,
+    records_kept: int = 0,
 ) -> list[Text]:
     """The summary as lines (exact counts with thousands separators: this is the record)."""
     written, target, elapsed = records_written, records_target, elapsed_s
@@ -616,7 +625,9 @@ def summary_lines(
         f": {_exact(written)} of {_exact(target)} records written",
     )
     if elapsed is not None:
-        rate = written / elapsed if written is not None and elapsed > 0 else None
+        # a resume's `written` includes `records_kept` from before; the rate is this run's own
+        done = None if written is None else written - records_kept
+        rate = done / elapsed if done is not None and elapsed > 0 else None
         head.append(f" in {format_duration(elapsed)} ({format_rate(rate)})")
     lines = [head]
     if snapshot is not None:

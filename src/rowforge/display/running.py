@@ -35,7 +35,8 @@ def run_with_display(
 
     `outcome_of(result)` gives (outcome, records written). `output` (a build's directory) adds
     the paths to the summary and, on Ctrl-C, the resume command; KeyboardInterrupt is re-raised
-    after the summary, as are errors.
+    after the summary, as are errors. Records written before this run (a resume's kept row
+    groups: `written` beyond what the final snapshot saw this run write) stay out of the rate.
     """
     display = display or ProgressDisplay(label=label)
     paths: dict[str, Any] = {}
@@ -62,5 +63,9 @@ def run_with_display(
             )
         raise
     outcome, written = outcome_of(result)
-    display.summary(outcome, records_written=written, records_target=target, **paths)
+    latest = display.latest
+    kept = max(0, written - latest.records_written) if latest is not None else 0
+    display.summary(
+        outcome, records_written=written, records_target=target, records_kept=kept, **paths
+    )
     return result
