@@ -193,3 +193,23 @@ def test_a_progress_callback_that_raises_is_logged_and_the_run_goes_on(
         result = asyncio.run(run_steps_async(steps, 8, config=config, on_progress=broken))
     assert result.outcome == "completed" and result.actual_records == 8
     assert any("on_progress callback raised" in r.getMessage() for r in caplog.records)
+
+
+def test_a_resized_runs_final_snapshot_counts_the_rows_a_resize_added() -> None:
+    """A sync-engine `allow_resize` step doubles every row group: the records settled are the
+    planned ones plus the resized ones, as the result counts them."""
+
+    def twice(frame: pd.DataFrame) -> pd.DataFrame:
+        doubled = pd.concat([frame, frame]).reset_index(drop=True)
+        return doubled.assign(twice=range(len(doubled)))
+
+    steps = [
+        Step("id", ids, kind="batch"),
+        Step("twice", twice, kind="batch", depends_on=["id"], allow_resize=True),
+    ]
+    config = RunConfig(buffer_size=4, engine="sync", progress_interval_s=0.01, **FAST)
+    snapshots, result = collect(config, steps, 8)
+    assert isinstance(result, RunResult) and result.outcome == "completed"
+    assert result.resized_records == 8
+    assert snapshots[-1].records_settled == 16 == result.actual_records
+    assert_final_matches(snapshots[-1], result)
