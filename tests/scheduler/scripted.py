@@ -100,3 +100,20 @@ def scripted_steps(controller: Controller, shape: str) -> list[Step]:
         Step(name, controller.step_fn(name, kind), kind=kind, depends_on=deps, resource=resource)
         for name, kind, deps, resource in SHAPES[shape]
     ]
+
+
+def rate_limited_once(resource: str) -> list[Step]:
+    """`id` (a batch of record indexes) and `v`, a step on `resource` that answers 429 the first
+    time it is called for each record and its record index after: one rate-limit retry per row."""
+    seen: set[int] = set()
+
+    def limited_once(row: dict[str, Any]) -> int:
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            raise RateLimitError("429 slow down", retry_after=0)
+        return int(row["id"])
+
+    return [
+        Step("id", lambda frame: list(frame.index), kind="batch"),
+        Step("v", limited_once, depends_on=["id"], resource=resource),
+    ]

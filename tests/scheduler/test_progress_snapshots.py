@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rowforge.errors import DatasetGenerationError, RateLimitError
+from rowforge.errors import DatasetGenerationError
 from rowforge.processors import function_processor
 from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler import RunConfig, RunResult, Step, run_steps_async
+from tests.scheduler.scripted import rate_limited_once
 
 ENGINES = pytest.mark.parametrize("engine", ["async", "sync"])
 FAST = {"retry_backoff_s": 0.0, "stall_warning_s": 60.0}
@@ -159,18 +160,7 @@ def test_a_cancelled_run_still_delivers_a_final_snapshot_with_every_worker_settl
 
 @ENGINES
 def test_retries_are_counted_per_step_and_by_cause_per_model(engine: str) -> None:
-    seen: set[int] = set()
-
-    def limited_once(row: dict[str, Any]) -> int:
-        if row["id"] not in seen:
-            seen.add(row["id"])
-            raise RateLimitError("429 slow down", retry_after=0)
-        return row["id"]
-
-    steps = [
-        Step("id", ids, kind="batch"),
-        Step("v", limited_once, depends_on=["id"], resource="judge"),
-    ]
+    steps = rate_limited_once("judge")
     config = RunConfig(buffer_size=3, engine=engine, progress_interval_s=0.01, **FAST)
     snapshots, result = collect(config, steps, 6)
     assert isinstance(result, RunResult) and result.outcome == "completed"

@@ -17,12 +17,13 @@ import pytest
 from rowforge.api import build
 from rowforge.build import build_steps
 from rowforge.config.dataset import load_config
-from rowforge.errors import DatasetGenerationError, RateLimitError
+from rowforge.errors import DatasetGenerationError
 from rowforge.processors import function_processor
 from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler import RunConfig, Step
 from rowforge.scheduler.runner import run_plan_async
 from rowforge.storage.metadata import read_metadata
+from tests.scheduler.scripted import rate_limited_once
 
 FAST = {"retry_backoff_s": 0.0, "stall_warning_s": 60.0, "progress_interval_s": 0.01}
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -146,17 +147,6 @@ def test_a_cancelled_builds_final_snapshot_matches_metadata(
 
 
 def test_retries_by_cause_reach_metadata_models(tmp_path: Path) -> None:
-    seen: set[int] = set()
-
-    def limited_once(row: dict[str, Any]) -> int:
-        if row["id"] not in seen:
-            seen.add(row["id"])
-            raise RateLimitError("429 slow down", retry_after=0)
-        return row["id"]
-
-    steps = [
-        Step("id", ids, kind="batch"),
-        Step("v", limited_once, depends_on=["id"], resource="m"),
-    ]
+    steps = rate_limited_once("m")
     build_steps(steps, 6, tmp_path / "out", config=RunConfig(buffer_size=3, **FAST))
     assert read_metadata(tmp_path / "out")["models"] == {"m": {"retries": {"rate_limit": 6}}}
