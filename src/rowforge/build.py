@@ -320,7 +320,7 @@ def run_identity(
         target_num_records=plan.num_records,
         buffer_size=plan.buffer_size,
         total_num_batches=plan.num_row_groups,
-        columns=plan.columns,
+        columns=plan.step_names,
         started_at=now(),
     )
 

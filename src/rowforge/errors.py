@@ -42,6 +42,12 @@ class EarlyShutdownError(DatasetGenerationError):
     """
 
 
+class StepOutputError(RowforgeError, ValueError):
+    """A step returned a value of the wrong shape for one cell (for example a step with extra
+    columns that left one out): that cell fails and its row is dropped, like any other error a
+    step raises; the run goes on."""
+
+
 class PartialDatasetError(RowforgeError):
     """Fewer records than the target were written and the user asked for that to raise."""
 

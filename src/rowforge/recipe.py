@@ -36,6 +36,8 @@ def save_recipe(
                 "depends_on": list(step.depends_on),
                 "resource": step.resource,
                 "allow_resize": step.allow_resize,
+                "extra_columns": list(step.extra_columns),
+                **_skip_entry(step),
             }
             for step in steps
         ],
@@ -46,6 +48,33 @@ def save_recipe(
         },
     }
     write_json_atomic(output / RECIPE_FILE, document)
+
+
+def _skip_entry(step: Step) -> dict[str, Any]:
+    """A step's skip settings; a `skip_value` JSON cannot hold is recorded as unsaved."""
+    if step.skip_when is None:
+        return {"propagate_skip": step.propagate_skip}
+    try:
+        json.dumps(step.skip_value)
+    except (TypeError, ValueError):
+        saved = {"skip_value_unsaved": repr(step.skip_value)}
+    else:
+        saved = {"skip_value": step.skip_value}
+    return {"skip_when": reference(step.skip_when), "propagate_skip": step.propagate_skip, **saved}
+
+
+def _skip_fields(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The Step arguments of a recipe entry's skip settings (none for older recipes)."""
+    fields: dict[str, Any] = {"propagate_skip": entry.get("propagate_skip", True)}
+    if "skip_when" not in entry:
+        return fields
+    if entry["skip_when"] is None or "skip_value_unsaved" in entry:
+        raise ConfigError(
+            f"{path}: step {entry['name']!r} has a skip condition or skip value that cannot be "
+            "saved (a lambda, a closure, __main__, or a value JSON cannot hold); pass steps= "
+            "to resume"
+        )
+    return {**fields, "skip_when": resolve(entry["skip_when"]), "skip_value": entry["skip_value"]}
 
 
 def _processor_entry(processor: Processor) -> dict[str, Any]:
@@ -83,6 +112,8 @@ def load_recipe(output: Path) -> tuple[list[Step], list[Processor], RunConfig]:
                 depends_on=entry["depends_on"],
                 resource=entry["resource"],
                 allow_resize=entry["allow_resize"],
+                extra_columns=entry.get("extra_columns", ()),
+                **_skip_fields(path, entry),
             )
         )
     processors: list[Processor] = []

@@ -475,7 +475,7 @@ def test_a_stuck_row_group_is_an_internal_error_that_says_what_is_stuck(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Planted: seeding ends but no ready cell is queued, so nothing can complete the rows."""
-    monkeypatch.setattr(RowGroup, "ready_cells", lambda self: [])
+    monkeypatch.setattr(RowGroup, "finish_seeding", lambda self: [])
     steps = [Step("id", ids, kind="batch"), Step("v", lambda row: 1, depends_on=["id"])]
     with pytest.raises(DatasetGenerationError) as caught:
         run(steps, 2, RunConfig(buffer_size=2, engine="async", **FAST))

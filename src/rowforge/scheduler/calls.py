@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from rowforge.errors import DatasetProcessingError
+from rowforge.errors import DatasetProcessingError, StepOutputError
 from rowforge.scheduler.plan import Step
 from rowforge.step_context import CURRENT_STEP
 
@@ -19,9 +20,24 @@ async def call_step(step: Step, argument: Any) -> Any:
         result = step.fn(argument)
         if step.is_async:
             result = await result
-        return result
     finally:
         CURRENT_STEP.reset(token)
+    if step.extra_columns and step.kind == "cell":
+        _require_columns(step, result)
+    return result
+
+
+def _require_columns(step: Step, value: Any) -> None:
+    """A cell step with extra columns returns a mapping holding each of its columns; anything
+    else fails the cell (a broken reply, not a broken run), naming what is missing."""
+    if not isinstance(value, Mapping):
+        raise StepOutputError(
+            f"step {step.name!r} produces columns {list(step.columns)} and must return a "
+            f"mapping of them, got {type(value).__name__}"
+        )
+    missing = [column for column in step.columns if column not in value]
+    if missing:
+        raise StepOutputError(f"step {step.name!r} returned no value for columns {missing}")
 
 
 def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
@@ -29,12 +45,20 @@ def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
     is one per row it was given is the row-count guard's call (INV-5), see `count_breach`. A
     DataFrame without the step's column raises here: there is nothing to count."""
     if isinstance(value, pd.DataFrame):
-        if step.name not in value.columns:
+        missing = [column for column in step.columns if column not in value.columns]
+        if missing:
             raise DatasetProcessingError(
-                f"batch step {step.name!r} returned a DataFrame without column {step.name!r} "
-                f"for row group {row_group}"
+                f"batch step {step.name!r} returned a DataFrame without column "
+                f"{', '.join(map(repr, missing))} for row group {row_group}"
             )
+        if step.extra_columns:
+            return value[list(step.columns)].to_dict(orient="records")
         value = value[step.name]
+    elif step.extra_columns:
+        raise DatasetProcessingError(
+            f"batch step {step.name!r} produces columns {list(step.columns)} and must return "
+            f"a DataFrame of them for row group {row_group}, got {type(value).__name__}"
+        )
     return list(value)
 
 

@@ -51,17 +51,22 @@ def step_failure_reason(step: Step, error: BaseException) -> str:
 def _accounting(group: RowGroup) -> dict[str, Any]:
     """What a row group's terminal event carries so that `rowforge check` can verify INV-2 and
     INV-4 from the event log alone, tracing off: workers created and drained (counted at those
-    two moments, not read from the live set the guards use), and per column the cells that
-    ended generated, skipped and failed."""
+    two moments, not read from the live set the guards use), per column the cells that
+    ended generated, skipped and failed, and (`kept_skips`, when there are any) per column the
+    skipped cells that written rows keep because the step's skip condition held."""
     cells = {
         name: [sum(1 for cell in column if cell.state == state) for state in _CELL_OUTCOMES]
         for name, column in group.cells.items()
     }
-    return {
+    accounting: dict[str, Any] = {
         "workers_started": group.workers_started,
         "workers_drained": group.workers_drained,
         "cells": cells,
     }
+    kept_skips = group.kept_skips()
+    if kept_skips:
+        accounting["kept_skips"] = kept_skips
+    return accounting
 
 
 _CELL_OUTCOMES = tuple(TABLES["cell"].dest_of(t) for t in ("generate", "skip", "fail"))
@@ -300,7 +305,7 @@ class EngineCore:
 
     def _start_cells(self, worker: Worker) -> None:
         group, cells = worker.row_group, worker.row_group.cells[worker.step.name]
-        rows = (worker.row,) if worker.row is not None else tuple(group.surviving())
+        rows = (worker.row,) if worker.row is not None else group.rows_for(worker.step.name)
         for row in rows:
             self.machines.cells.fire(cells[row], "start")
 

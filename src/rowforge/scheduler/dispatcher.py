@@ -170,7 +170,7 @@ class AsyncEngine(EngineCore):
             return
         for name, row in ready:
             if group.state in GROUP_SEEDING and name not in self.plan.seed_steps:
-                continue  # picked up by `ready_cells` when seeding ends
+                continue  # picked up by `finish_seeding` when seeding ends
             assert self._loop is not None
             worker = self._new_worker(self.plan.step(name), group, row, 0, self._loop.time())
             self.admission.push(worker)
@@ -211,7 +211,7 @@ class AsyncEngine(EngineCore):
             if worker.row is not None:
                 argument: Any = group.upstream_values(step.name, worker.row)
             else:
-                worker.rows = tuple(group.surviving())
+                worker.rows = group.rows_for(step.name)
                 argument = group.batch_input(step.name, worker.rows)
             if self.config.task_timeout_s is None:
                 return await call_step(step, argument)
@@ -504,7 +504,7 @@ class AsyncEngine(EngineCore):
             self._abort(group, error)
             return
         self.machines.row_groups.fire(group, "seeded")
-        self._enqueue(group, group.ready_cells())
+        self._enqueue(group, group.finish_seeding())
         self._advance(group)
 
     def _close(self, group: RowGroup) -> None:

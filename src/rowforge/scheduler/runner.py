@@ -285,7 +285,7 @@ def _loop_is_running() -> bool:
 def summarise(engine: EngineCore, sink: Sink) -> RunResult:
     """Freeze what an engine recorded into a `RunResult`."""
     plan = engine.plan
-    columns = plan.columns
+    columns = plan.step_names
     ledger = engine.ledger
     total_per_column = engine.planned_records + engine.cell_delta // max(len(columns), 1)
     never_started = {

@@ -95,7 +95,7 @@ class SnapshotTaker:
                 retries=retries.retries[name],
                 rate_limited=retries.rate_limited[name],
             )
-            for name in self._engine.plan.columns
+            for name in self._engine.plan.step_names
         )
 
     def _models(self) -> tuple[ModelProgress, ...]:

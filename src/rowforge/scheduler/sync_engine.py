@@ -85,7 +85,12 @@ class SyncEngine(EngineCore):
 
     async def _run_group(self, group: RowGroup) -> None:
         done: list[str] = []
-        for step in self.plan.steps:
+        # Seed steps first, as the async engine runs them (still a topological order: a seed
+        # step's upstream steps are seed steps), so a seed step declared after a cell step
+        # still runs before the row group leaves seeding.
+        seeds = [step for step in self.plan.steps if step.name in self.plan.seed_steps]
+        rest = [step for step in self.plan.steps if step.name not in self.plan.seed_steps]
+        for step in seeds + rest:
             leaving_seeding = group.state in GROUP_SEEDING and step.name not in self.plan.seed_steps
             if leaving_seeding and not self._seeded(group):
                 return
@@ -138,10 +143,13 @@ class SyncEngine(EngineCore):
             self._abort(group, error)
             return False
         self.machines.row_groups.fire(group, "seeded")
+        group.finish_seeding()  # decides skip conditions; the steps' order says what runs next
         return True
 
     async def _run_batch(self, group: RowGroup, step: Step, done: list[str]) -> None:
-        rows = tuple(group.surviving())
+        rows = group.rows_for(step.name)
+        if not rows:
+            return  # its skip condition held for every row (`RowGroup._batch_step_ready`)
         try:
             value = await self._attempts(group, step, None, rows)
         except _StepFailed as failure:
@@ -157,7 +165,7 @@ class SyncEngine(EngineCore):
         group.generate_batch(step.name, rows, values)
 
     async def _run_cells(self, group: RowGroup, step: Step) -> None:
-        for row in list(group.surviving()):
+        for row in group.rows_for(step.name):
             if not self._admitting():
                 return
             try:

@@ -8,7 +8,10 @@ compact evidence that is counted where things happen, apart from the sets the gu
 - `workers_started` / `workers_drained`: workers created for the row group and workers that
   reached `drained` (INV-2: equal when the row group ends);
 - `cells`: per column, the cells that ended generated, skipped and failed (INV-4: they add up
-  to the row group's rows; the skipped ones are those metadata.json lists).
+  to the row group's rows; the skipped ones are those metadata.json lists);
+- `kept_skips` (only when there are any): per column, the skipped cells that surviving rows
+  keep because the step's skip condition held. A written row holds, in every column, a
+  generated cell or such a skipped one.
 
 Checked for every log (an interrupted run's log is kept as `events-NNNN.jsonl`, oldest first):
 the log replays through the specs (INV-1), and each terminal row group has the evidence above.
@@ -117,11 +120,12 @@ def _agrees(record: Mapping[str, Any], event: Event) -> str | None:
         planned = record["records_written"] + record["records_dropped"]
         if sum(rows) != planned:
             return f"the events account for {sum(rows)} rows' cells, metadata for {planned}"
-    fewest = min(counts[0] for counts in cells.values())
+    kept: Mapping[str, int] = event.details.get("kept_skips") or {}
+    fewest = min(counts[0] + kept.get(column, 0) for column, counts in cells.items())
     if fewest < record["records_written"]:
         return (
             f"{record['records_written']} records written but only {fewest} cells of one "
-            "column generated"
+            "column generated (or skipped by its condition)"
         )
     return None
 
