@@ -19,7 +19,7 @@ from rowforge.build import build_steps
 from rowforge.errors import ConfigError
 from rowforge.processors import FunctionProcessor
 from rowforge.recipe import load_recipe
-from rowforge.scheduler import RunConfig, Step, build_plan, run_steps
+from rowforge.scheduler import RowFailed, RunConfig, Step, build_plan, run_steps
 from rowforge.storage.check import first_violation
 
 ENGINES = ["async", "sync"]
@@ -267,3 +267,33 @@ def test_check_finds_a_written_row_whose_cell_was_neither_generated_nor_kept_ski
     events.write_text("".join(json.dumps(line) + "\n" for line in lines))
     problem = first_violation(output)
     assert problem is not None and "cells of one column generated" in problem
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_batch_step_fails_single_rows_with_row_failed(engine: str) -> None:
+    def picky(frame: pd.DataFrame) -> list[Any]:
+        return [RowFailed(ValueError("no threes")) if n % 3 == 0 else n for n in frame["n"]]
+
+    steps = [
+        Step("n", numbers, kind="batch"),
+        Step("picky", picky, kind="batch", depends_on=["n"]),
+        Step("after", lambda row: row["picky"] + 1, depends_on=["picky"]),
+    ]
+    result = run(steps, engine)
+    assert sorted(result.dataset.index) == [1, 2, 4, 5, 7, 8]
+    assert result.failed_cells["picky"] == 4 and result.skipped_cells["after"] == 4
+    assert result.generated_cells["after"] == 6
+    assert result.drop_reasons() == {"step 'picky' failed: ValueError: no threes": 4}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_multi_column_batch_step_fails_a_row_through_its_own_column(engine: str) -> None:
+    def pair(frame: pd.DataFrame) -> pd.DataFrame:
+        own = [RowFailed(ValueError("odd")) if n % 2 else n for n in frame["n"]]
+        return pd.DataFrame({"pair": own, "other": list(frame["n"])}, index=frame.index)
+
+    steps = [Step("n", numbers, kind="batch"),
+             Step("pair", pair, kind="batch", depends_on=["n"], extra_columns=["other"])]
+    result = run(steps, engine)
+    assert sorted(result.dataset.index) == [0, 2, 4, 6, 8]
+    assert result.failed_cells["pair"] == 5

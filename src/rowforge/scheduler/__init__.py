@@ -7,12 +7,13 @@ Data flows one way: `plan` (steps -> DAG, row groups) -> an engine (`dispatcher.
 
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
-from rowforge.scheduler.plan import Plan, Step, build_plan
+from rowforge.scheduler.plan import Plan, RowFailed, Step, build_plan
 from rowforge.scheduler.runner import run_plan, run_plan_async, run_steps, run_steps_async
 from rowforge.scheduler.trace import TaskTrace
 
 __all__ = [
     "Plan",
+    "RowFailed",
     "RowGroupSummary",
     "RunConfig",
     "RunResult",

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from rowforge.errors import DatasetProcessingError, StepOutputError
-from rowforge.scheduler.plan import Step
+from rowforge.errors import DatasetProcessingError, StepOutputError, describe_error
+from rowforge.scheduler.plan import RowFailed, Step
 from rowforge.step_context import CURRENT_STEP
 
 
@@ -40,6 +40,12 @@ def _require_columns(step: Step, value: Any) -> None:
         raise StepOutputError(f"step {step.name!r} returned no value for columns {missing}")
 
 
+def step_failure_reason(step: Step, error: BaseException) -> str:
+    """The drop reason for a cell or batch whose step failed: one wording for both engines, so
+    their metadata agree (INV-11)."""
+    return f"step {step.name!r} failed: {describe_error(error)}"
+
+
 def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
     """A batch step's return value as a list of values, one per row it returned. Whether that
     is one per row it was given is the row-count guard's call (INV-5), see `count_breach`. A
@@ -52,7 +58,9 @@ def batch_values(step: Step, row_group: int, value: Any) -> list[Any]:
                 f"{', '.join(map(repr, missing))} for row group {row_group}"
             )
         if step.extra_columns:
-            return value[list(step.columns)].to_dict(orient="records")
+            records = value[list(step.columns)].to_dict(orient="records")
+            own = step.name  # a row failed in the step's own column failed as a whole
+            return [r[own] if isinstance(r[own], RowFailed) else r for r in records]
         value = value[step.name]
     elif step.extra_columns:
         raise DatasetProcessingError(

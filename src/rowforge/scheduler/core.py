@@ -42,12 +42,6 @@ from rowforge.storage.sinks import Sink
 log = logging.getLogger("rowforge")
 
 
-def step_failure_reason(step: Step, error: BaseException) -> str:
-    """The drop reason for a cell or batch whose step failed: one wording for both engines, so
-    their metadata agree (INV-11)."""
-    return f"step {step.name!r} failed: {describe_error(error)}"
-
-
 def _accounting(group: RowGroup) -> dict[str, Any]:
     """What a row group's terminal event carries so that `rowforge check` can verify INV-2 and
     INV-4 from the event log alone, tracing off: workers created and drained (counted at those

@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any
 
 from rowforge.errors import DatasetGenerationError, DatasetProcessingError, describe_error
-from rowforge.scheduler.calls import batch_values, call_step
+from rowforge.scheduler.calls import batch_values, call_step, step_failure_reason
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.core import (
     GROUP_OPEN,
@@ -51,7 +51,6 @@ from rowforge.scheduler.core import (
     RUN_STOPPING,
     Checkpoint,
     EngineCore,
-    step_failure_reason,
 )
 from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.retry import ErrorKind, classify

@@ -118,6 +118,16 @@ class Step:
 
 
 @attrs.frozen
+class RowFailed:
+    """What a batch step returns in place of one row's value when that row failed: the row is
+    dropped as if a cell step had raised `error` for it (its cell fails, the reason names the
+    step and the error), and the other rows go on. A batch step still returns one entry per
+    row it was given (INV-5)."""
+
+    error: BaseException
+
+
+@attrs.frozen
 class RowGroupPlan:
     """Rows [start, start + size) of the dataset."""
 

@@ -34,8 +34,9 @@ from typing import Any
 
 import pandas as pd
 
+from rowforge.scheduler.calls import step_failure_reason
 from rowforge.scheduler.ledger import Ledger
-from rowforge.scheduler.plan import Plan, RowGroupPlan
+from rowforge.scheduler.plan import Plan, RowFailed, RowGroupPlan
 from rowforge.scheduler.subjects import INITIAL, Cell, Worker
 from rowforge.statemachine import TABLES
 
@@ -239,11 +240,17 @@ class RowGroup:
             return True
 
     def generate_batch(self, step: str, rows: Sequence[int], values: Sequence[Any]) -> list[Ready]:
-        """Store one value per input row; rows dropped meanwhile keep their skipped cell."""
+        """Store one value per input row; rows dropped meanwhile keep their skipped cell, and
+        a `RowFailed` value drops its row with the step's failure."""
         ready: list[Ready] = []
         cells = self.cells[step]
         for row, value in zip(rows, values, strict=True):
-            if cells[row].state in _GENERATING:
+            if cells[row].state not in _GENERATING:
+                continue
+            if isinstance(value, RowFailed):
+                reason = step_failure_reason(self._plan.step(step), value.error)
+                ready.extend(self.drop_row(row, reason, failed_step=step))
+            else:
                 ready.extend(self.generate(step, row, value))
         self._batch_produced(step)
         return ready

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from rowforge.errors import DatasetGenerationError, describe_error
-from rowforge.scheduler.calls import batch_values, call_step
+from rowforge.scheduler.calls import batch_values, call_step, step_failure_reason
 from rowforge.scheduler.core import (
     GROUP_SEEDING,
     RUN_ABORTABLE,
@@ -34,7 +34,6 @@ from rowforge.scheduler.core import (
     Checkpoint,
     EngineCore,
     log,
-    step_failure_reason,
 )
 from rowforge.scheduler.plan import Step
 from rowforge.scheduler.retry import ErrorKind, classify
