@@ -21,7 +21,7 @@ from tests.reliability.netguard import NetworkGuard
 
 #: The engines every test runs on; add "rowforge" to run them through
 #: `rowforge.integrations.data_designer.enable()` as well.
-ENGINES = ("dd",)
+ENGINES = ("dd", "rowforge")
 RECORDS = 20
 
 
