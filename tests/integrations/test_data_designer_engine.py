@@ -17,12 +17,11 @@ pytest.importorskip(
     reason="data-designer is not installed (the `data-designer` extra: pip install -e '.[dev]')",
 )
 
-from tests.integrations import dd_support as support
-
 import rowforge.integrations.data_designer as rowforge_dd
 from rowforge.errors import ConfigError
 from rowforge.integrations.data_designer import scheduler as rowforge_scheduler
 from rowforge.progress import ProgressSnapshot
+from tests.integrations import dd_support as support
 
 RECORDS = 40
 
