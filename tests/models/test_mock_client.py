@@ -238,7 +238,7 @@ async def test_unfollowable_schema_is_a_model_request_error() -> None:
     [
         ([], "messages must be a non-empty list"),
         ([{"role": "robot", "content": "hi"}], "messages[0].role must be one of"),
-        ([{"role": "user"}], "messages[0].content must be a string"),
+        ([{"role": "user"}], "messages[0].content must be a string or a list of text parts"),
     ],
 )
 @pytest.mark.asyncio

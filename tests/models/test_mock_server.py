@@ -268,3 +268,24 @@ async def test_stats_endpoint_reports_requests_and_injected_faults() -> None:
 def test_bad_fault_plans_name_the_field(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         FaultPlan(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_content_as_text_parts_is_answered_like_the_same_text() -> None:
+    """The OpenAI API's other content form (data-designer sends it): a list of text parts is
+    read as their text joined by newlines, so it gets the reply that text would get."""
+    parts = [{"type": "text", "text": "Name a"}, {"type": "text", "text": "colour"}]
+    replies = []
+    async with MockServer() as server, aiohttp.ClientSession() as session:
+        for content in (parts, "Name a\ncolour"):
+            body = {"model": "m", "messages": [{"role": "user", "content": content}]}
+            async with session.post(f"{server.url}/chat/completions", json=body) as response:
+                assert response.status == 200
+                replies.append((await response.json())["choices"][0]["message"]["content"])
+        image = [{"type": "image_url", "image_url": {"url": "data:,"}}]
+        body = {"model": "m", "messages": [{"role": "user", "content": image}]}
+        async with session.post(f"{server.url}/chat/completions", json=body) as response:
+            assert response.status == 400
+            error = (await response.json())["error"]["message"]
+    assert replies[0] == replies[1]
+    assert "messages[0].content must be a string or a list of text parts" in error

@@ -84,6 +84,38 @@ def message_problem(messages: object) -> str | None:
         role = message.get("role")
         if role not in ROLES:
             return f"messages[{index}].role must be one of {ROLES}, got {role!r}"
-        if not isinstance(message.get("content"), str):
-            return f"messages[{index}].content must be a string"
+        if message_text(message.get("content")) is None:
+            return (
+                f"messages[{index}].content must be a string or a list of text parts "
+                '({"type": "text", "text": ...})'
+            )
     return None
+
+
+def message_text(content: object) -> str | None:
+    """A message's content as one string: a string as it is, a list of text parts (the
+    OpenAI API's other form, which data-designer sends) joined by newlines; None for
+    anything else (images and other parts included: the mock answers text only)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not content:
+        return None
+    texts = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "text":
+            return None
+        text = part.get("text")
+        if not isinstance(text, str):
+            return None
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def as_text_messages(messages: list[Any]) -> list[Message]:
+    """`messages` (valid by `message_problem`) with every content a plain string."""
+    converted: list[Message] = []
+    for message in messages:
+        text = message_text(message["content"])
+        assert text is not None, "validate with message_problem first"
+        converted.append({**message, "content": text})
+    return converted

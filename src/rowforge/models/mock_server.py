@@ -40,7 +40,12 @@ from typing import Any
 from aiohttp import web
 
 from rowforge.errors import ConfigError
-from rowforge.models.client import JsonSchema, ModelRequestError, message_problem
+from rowforge.models.client import (
+    JsonSchema,
+    ModelRequestError,
+    as_text_messages,
+    message_problem,
+)
 from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings
 from rowforge.models.faults import NO_FAULTS, Fault, FaultInjector, FaultPlan, body_key
 from rowforge.models.mock import MockModel, mock_usage
@@ -283,6 +288,7 @@ class MockServer:
         if problem is not None:
             raise BadRequest(problem)
         assert isinstance(messages, list)
+        messages = as_text_messages(messages)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model must be a non-empty string")
