@@ -174,3 +174,28 @@ def test_enabling_without_data_designer_says_how_to_install_it(
     with pytest.raises(ConfigError, match=r"pip install 'rowforge\[data-designer\]'"):
         rowforge_dd.enable()
     assert not rowforge_dd.is_enabled()
+
+
+def test_prompt_templates_compile_once_per_environment_while_rowforge_is_on(
+    server: support.DataDesignerMockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """data-designer compiles a prompt's Jinja template on every render; with rowforge on,
+    once per environment. The rendered prompts are the same (the mock's replies, which depend
+    on the prompt, are compared by the example test above)."""
+    import jinja2
+
+    compiles: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
+        compiles.append(str(source)[:40])
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    own = _build("dd", server, tmp_path, "processor_chain", records=30)
+    compiled_by_dd = len(compiles)
+    compiles.clear()
+    embedded = _build("rowforge", server, tmp_path, "processor_chain", records=30)
+    assert len(own) == len(embedded) == 30
+    assert compiled_by_dd >= 2 * 30  # two prompts per row, each compiled every time
+    assert len(compiles) < 30, compiles
