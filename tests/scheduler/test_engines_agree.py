@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rowforge.errors import EarlyShutdownError
-from rowforge.scheduler import RunConfig, Step, run_steps
+from rowforge.scheduler import RowFailed, RunConfig, Step, run_steps
 
 
 def digest(*parts: Any) -> int:
@@ -37,20 +37,33 @@ async def answer(row: dict[str, Any]) -> str:
     return f"answer to {row['question']}"
 
 
-def judge(frame: pd.DataFrame) -> list[int]:
-    return [len(text) % 5 for text in frame["answer"]]
+def judge(frame: pd.DataFrame) -> pd.DataFrame:
+    """A batch step with an extra column, failing single rows (`RowFailed`)."""
+    scores = [
+        RowFailed(ValueError("unjudgeable")) if digest("j", text) % 9 == 0 else len(text) % 5
+        for text in frame["answer"]
+    ]
+    notes = [f"n{len(text)}" for text in frame["answer"]]
+    return pd.DataFrame({"judge": scores, "note": notes}, index=frame.index)
 
 
 def verdict(row: dict[str, Any]) -> str:
-    return f"{row['judge']}:{digest(row['question'], row['answer']) % 100}"
+    return f"{row['judge']}:{row['note']}:{digest(row['question'], row['answer']) % 100}"
+
+
+def answer_is_skipped(row: dict[str, Any]) -> bool:
+    return row["seed"] % 4 == 0
 
 
 STEPS = [
     Step("seed", seeded_rows, kind="batch"),
     Step("question", question, depends_on=["seed"], resource="gen"),
-    Step("answer", answer, depends_on=["question"], resource="gen"),
-    Step("judge", judge, kind="batch", depends_on=["answer"], resource="judge"),
-    Step("verdict", verdict, depends_on=["judge", "answer"]),
+    # skipped on some rows: `judge` (propagating) skips them too, `verdict` runs on the skip value
+    Step("answer", answer, depends_on=["question"], resource="gen",
+         skip_when=answer_is_skipped, skip_value="(skipped)"),
+    Step("judge", judge, kind="batch", depends_on=["answer"], resource="judge",
+         extra_columns=["note"]),
+    Step("verdict", verdict, depends_on=["note", "answer"], propagate_skip=False),
 ]
 
 
@@ -70,6 +83,9 @@ def test_async_and_sync_engines_write_identical_datasets() -> None:
     fast, oracle = run("async", 120, 25, 16), run("sync", 120, 25, 16)
     assert fast.engine == "async" and oracle.engine == "sync"
     assert 0 < fast.actual_records < 120, "the plan drops some rows, deterministically"
+    assert fast.skipped_cells["answer"] > 0, "the skip condition holds for some rows"
+    assert fast.failed_cells["judge"] > 0, "the batch step fails some rows alone"
+    assert (fast.dataset["answer"] == "(skipped)").any()
     pd.testing.assert_frame_equal(fast.dataset, oracle.dataset)
     assert fast.skipped_cells == oracle.skipped_cells
     assert fast.failed_cells == oracle.failed_cells
