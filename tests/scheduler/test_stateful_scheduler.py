@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import attrs
 import pandas as pd
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -49,6 +50,15 @@ class ScriptedSink(MemorySink):
             raise OSError(f"disk full while writing row group {row_group}")
         self.rows[row_group] = len(frame)
         return super().write(row_group, frame)
+
+
+def skips_every(modulus: int) -> Any:
+    """A skip condition that holds for some rows, decided by the row's upstream values."""
+
+    def skip_when(row: dict[str, Any]) -> bool:
+        return len(repr(sorted(row.items(), key=repr))) % modulus == 0
+
+    return skip_when
 
 
 def scripted_processor(stage: str, outcomes: dict[int, str], buffer_size: int) -> Any:
@@ -91,6 +101,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         post_batch=st.dictionaries(st.integers(0, 8), STAGE_OUTCOMES, max_size=3),
         failing_writes=st.sets(st.integers(0, 8), max_size=2),
         adaptive=st.booleans(),
+        skip_modulus=st.sampled_from([0, 0, 2, 3]),
     )
     def start(
         self,
@@ -110,6 +121,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         post_batch: dict[int, str],
         failing_writes: set[int],
         adaptive: bool,
+        skip_modulus: int,
     ) -> None:
         config = RunConfig(
             buffer_size=buffer_size,
@@ -126,7 +138,15 @@ class SchedulerMachine(RuleBasedStateMachine):
             stall_warning_s=60,
             adaptive_concurrency=adaptive,
         )
-        plan = build_plan(scripted_steps(self.controller, shape), num_records, buffer_size)
+        steps = scripted_steps(self.controller, shape)
+        if skip_modulus:  # steps with inputs skip some rows (and propagate to their dependents)
+            steps = [
+                attrs.evolve(step, skip_when=skips_every(skip_modulus), skip_value="(skipped)")
+                if step.depends_on
+                else step
+                for step in steps
+            ]
+        plan = build_plan(steps, num_records, buffer_size)
         self.stage_outcomes = {"pre_batch": pre_batch, "post_batch": post_batch}
         processors = [
             scripted_processor("pre_batch", pre_batch, buffer_size),
@@ -351,6 +371,10 @@ class SchedulerMachine(RuleBasedStateMachine):
         dataset = engine.sink.dataset()  # type: ignore[attr-defined]
         assert len(dataset) == written
         assert dataset.notna().all().all(), "a written row is complete"
+        # INV-4: a written row keeps skipped cells only where the step's condition skipped them
+        kept = (dataset == "(skipped)").sum().to_dict() if len(dataset) else {}
+        for column, count in kept.items():
+            assert count <= engine.ledger.skipped[column], column
         # INV-6: each outcome means what it says, whichever spec edge led to it.
         state = engine.run.state
         fatal = any(summary.state == "failed" for summary in engine.closed)
