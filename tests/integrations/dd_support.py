@@ -34,14 +34,14 @@ Two other things in 0.9.7 reach beyond the process, and `make_data_designer` sto
   127.0.0.1:9464 (a loopback listener, still a fixed port two runs would fight over).
   `quiet_run_config()` sets it to None.
 
-The mock shim. data-designer sends every message's content as a list of ChatML text blocks
-(`[{"type": "text", "text": ...}]`, as the OpenAI API allows), which rowforge's mock server
-rejects with 400 ("messages[0].content must be a string"), and asks structured and judge
-columns for JSON with the JSON schema in the prompt (`<response_schema>{...}</response_schema>`),
-not in `response_format`. `DataDesignerMockServer` joins text blocks into one string and turns
-a prompted schema into a `json_schema` `response_format` before the request reaches
-`MockServer`, so a structured column gets a JSON document that follows its schema (bare JSON,
-which data-designer's parser accepts). Everything else (latency, faults, `/v1/mock/stats`) is
+The mock shim. data-designer sends every message's content as a list of text parts
+(`[{"type": "text", "text": ...}]`, as the OpenAI API allows), which `rowforge mock-server`
+reads as their text. It asks structured and judge columns for JSON with the JSON schema in the
+prompt (`<response_schema>{...}</response_schema>`), not in `response_format`, where a real
+model reads it; the mock does not read prompts, so `DataDesignerMockServer` turns a prompted
+schema into a `json_schema` `response_format` before the request reaches `MockServer`, and a
+structured column gets a JSON document that follows its schema (bare JSON, which
+data-designer's parser accepts). Everything else (latency, faults, `/v1/mock/stats`) is
 `MockServer`'s.
 
 Seeds. data-designer 0.9.7 has no seed setting: samplers draw from numpy's global RandomState
@@ -85,6 +85,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from rowforge.models import MockSettings
+from rowforge.models.client import message_text
 from rowforge.models.mock_server import MockServer
 
 
@@ -275,24 +276,12 @@ def engine(name: str) -> Iterator[None]:
 _PROMPTED_SCHEMA = re.compile(r"<response_schema>\s*(\{.*?\})\s*</response_schema>", re.DOTALL)
 
 
-def _joined_text(content: Any) -> Any:
-    """A list of text blocks as one string; anything else unchanged (the server judges it)."""
-    if isinstance(content, list) and all(
-        isinstance(block, dict)
-        and block.get("type") == "text"
-        and isinstance(block.get("text"), str)
-        for block in content
-    ):
-        return "".join(block["text"] for block in content)
-    return content
-
-
 def prompted_schema(messages: list[Any]) -> dict[str, Any] | None:
     """The JSON schema the last message carrying `<response_schema>` asks for, if any (the
     instructions name the tag before the schema, so the last match is the schema)."""
     for message in reversed(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, str):
+        content = message_text(message.get("content")) if isinstance(message, dict) else None
+        if content is None:
             continue
         matches = _PROMPTED_SCHEMA.findall(content)
         if matches:
@@ -309,19 +298,16 @@ class DataDesignerMockServer(MockServer):
 
     async def _answer(self, body: dict[str, Any]) -> Any:
         messages = body.get("messages")
-        if isinstance(messages, list):
-            messages = [
-                {**m, "content": _joined_text(m.get("content"))} if isinstance(m, dict) else m
-                for m in messages
-            ]
-            body = {**body, "messages": messages}
-            if body.get("response_format") is None:
-                schema = prompted_schema(messages)
-                if schema is not None:
-                    body["response_format"] = {
+        if isinstance(messages, list) and body.get("response_format") is None:
+            schema = prompted_schema(messages)
+            if schema is not None:
+                body = {
+                    **body,
+                    "response_format": {
                         "type": "json_schema",
                         "json_schema": {"name": "response", "schema": schema},
-                    }
+                    },
+                }
         return await super()._answer(body)
 
 

@@ -275,6 +275,10 @@ def test_early_shutdown_raises_and_leaves_the_model_alone(
         for m in messages
     ), messages
     assert not list((tmp_path / "artifacts").rglob("*.parquet"))
+    # ... and the warning that names the model and how it failed, which the above points at
+    assert any(
+        "rowforge ended the build early" in m and "refusing" in m for m in messages
+    ), messages
 
 
 # --- 3. a partial build -----------------------------------------------------------------------

@@ -165,6 +165,9 @@ class RowforgeScheduler:
                 on_progress=self._progress,
             )
         except EarlyShutdownError as error:
+            # data-designer reports the partial (or empty) dataset itself and points at "the
+            # warnings above": this is the one that says which model failed and how.
+            progress_log.warning("rowforge ended the build early: %s", error)
             self._finish(error.result)  # type: ignore[attr-defined]
             self._early_shutdown = True
             return
