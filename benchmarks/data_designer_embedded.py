@@ -68,13 +68,7 @@ def benchmark_config(max_parallel_requests: int) -> Any:
     builder = dd.DataDesignerConfigBuilder(
         model_configs=support.model_configs(max_parallel_requests, aliases=(support.TEXT_ALIAS,))
     )
-    builder.add_column(
-        dd.SamplerColumnConfig(
-            name="topic",
-            sampler_type=dd.SamplerType.CATEGORY,
-            params=dd.CategorySamplerParams(values=["billing", "shipping", "returns", "accounts"]),
-        )
-    )
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
     builder.add_column(
         dd.LLMTextColumnConfig(
             name="question", model_alias=support.TEXT_ALIAS, prompt="Ask about {{ topic }}."

@@ -417,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
 # the model. No sampler needs a download: persons come from Faker (PERSON_FROM_FAKER), not from
 # the managed person datasets (PERSON).
 
+#: The support topics the processor, failure and benchmark configs sample.
+TOPICS = ["billing", "shipping", "returns", "accounts"]
 CATEGORIES = ["Electronics", "Clothing", "Home & Kitchen", "Books"]
 SUBCATEGORIES = {
     "Electronics": ["Smartphones", "Laptops", "Headphones"],
@@ -432,7 +434,10 @@ def _builder(max_parallel_requests: int, *aliases: str) -> DataDesignerConfigBui
     )
 
 
-def _category(name: str, values: list[str], weights: list[float] | None = None) -> Any:
+def category_sampler(
+    name: str, values: list[str], weights: list[float] | None = None
+) -> Any:
+    """A category sampler column (`weights` None: uniform)."""
     return dd.SamplerColumnConfig(
         name=name,
         sampler_type=dd.SamplerType.CATEGORY,
@@ -455,7 +460,7 @@ def samplers_text_expression_config(
     """(a) Samplers (category with weights, subcategory, uniform, gaussian, Faker person,
     UUID), an LLM text column, a second LLM text column on the first, two expressions."""
     builder = _builder(max_parallel_requests, TEXT_ALIAS)
-    builder.add_column(_category("product_category", CATEGORIES, [3, 2, 2, 1]))
+    builder.add_column(category_sampler("product_category", CATEGORIES, [3, 2, 2, 1]))
     builder.add_column(
         dd.SamplerColumnConfig(
             name="product_subcategory",
@@ -548,8 +553,9 @@ def structured_judge_config(
     LLM judge column with two scores (on `JUDGE_ALIAS`) and an expression on a structured
     field."""
     builder = _builder(max_parallel_requests, TEXT_ALIAS, JUDGE_ALIAS)
-    builder.add_column(_category("product_category", CATEGORIES))
-    builder.add_column(_category("target_age_range", ["18-25", "25-35", "35-50", "50-65", "65+"]))
+    builder.add_column(category_sampler("product_category", CATEGORIES))
+    ages = ["18-25", "25-35", "35-50", "50-65", "65+"]
+    builder.add_column(category_sampler("target_age_range", ages))
     builder.add_column(
         dd.LLMStructuredColumnConfig(
             name="product",
@@ -611,8 +617,8 @@ def processor_chain_config(
     in the dropped-columns files) and a schema-transform processor writing a chat-format
     dataset of its own (`results.load_processor_dataset(CHAT_PROCESSOR)`)."""
     builder = _builder(max_parallel_requests, TEXT_ALIAS)
-    builder.add_column(_category("topic", ["billing", "shipping", "returns", "accounts"]))
-    builder.add_column(_category("difficulty", ["easy", "medium", "hard"]))
+    builder.add_column(category_sampler("topic", TOPICS))
+    builder.add_column(category_sampler("difficulty", ["easy", "medium", "hard"]))
     builder.add_column(
         dd.LLMTextColumnConfig(
             name="question",
@@ -658,7 +664,7 @@ def skip_gate_config(
     (`propagate_skip=True`, the default), `review_summary` requires it with
     `propagate_skip=False` and is generated for every row."""
     builder = _builder(max_parallel_requests, TEXT_ALIAS)
-    builder.add_column(_category("product_category", CATEGORIES))
+    builder.add_column(category_sampler("product_category", CATEGORIES))
     builder.add_column(_stars())
     builder.add_column(
         dd.LLMTextColumnConfig(

@@ -88,13 +88,7 @@ def _questions_config(alias: str, *, answers: bool = False) -> dd.DataDesignerCo
     """Two samplers and an LLM `question` on them (and an LLM `answer` on it): distinct
     prompts, so the mock's per-body fault draws differ from row to row."""
     builder = dd.DataDesignerConfigBuilder(model_configs=[_model(alias)])
-    builder.add_column(
-        dd.SamplerColumnConfig(
-            name="topic",
-            sampler_type=dd.SamplerType.CATEGORY,
-            params=dd.CategorySamplerParams(values=["billing", "shipping", "returns", "accounts"]),
-        )
-    )
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
     builder.add_column(
         dd.SamplerColumnConfig(
             name="ticket",
