@@ -294,9 +294,21 @@ def prompted_schema(messages: list[Any]) -> dict[str, Any] | None:
 
 
 class DataDesignerMockServer(MockServer):
-    """`MockServer` that understands data-designer's requests (see the module docstring)."""
+    """`MockServer` that understands data-designer's requests (see the module docstring), and
+    counts the most chat requests it ever answered at once (`peak_in_flight`)."""
+
+    in_flight = 0
+    peak_in_flight = 0
 
     async def _answer(self, body: dict[str, Any]) -> Any:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer_as_asked(body)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_as_asked(self, body: dict[str, Any]) -> Any:
         messages = body.get("messages")
         if isinstance(messages, list) and body.get("response_format") is None:
             schema = prompted_schema(messages)

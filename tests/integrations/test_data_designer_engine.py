@@ -199,3 +199,60 @@ def test_prompt_templates_compile_once_per_environment_while_rowforge_is_on(
     assert len(own) == len(embedded) == 30
     assert compiled_by_dd >= 2 * 30  # two prompts per row, each compiled every time
     assert len(compiles) < 30, compiles
+
+
+def test_side_effect_columns_arrive_as_on_data_designers_engine(
+    server: support.DataDesignerMockServer, tmp_path: Path, log_emojis_apart: None
+) -> None:
+    """An LLM column's `__trace` and `__reasoning_content` side-effect columns are produced by
+    its step (`extra_columns`) with the values data-designer's own engine gives them."""
+    import data_designer.config as dd
+    from data_designer.config.utils.trace_type import TraceType
+
+    def config() -> Any:
+        builder = dd.DataDesignerConfigBuilder(
+            model_configs=support.model_configs(4, aliases=(support.TEXT_ALIAS,))
+        )
+        builder.add_column(support.category_sampler("topic", support.TOPICS))
+        builder.add_column(
+            dd.LLMTextColumnConfig(
+                name="question", model_alias=support.TEXT_ALIAS, prompt="Ask about {{ topic }}.",
+                with_trace=TraceType.ALL_MESSAGES, extract_reasoning_content=True,
+            )
+        )
+        builder.add_column(dd.ExpressionColumnConfig(name="n", expr="{{ question__trace|length }}"))
+        return builder
+
+    datasets = []
+    for engine in ("dd", "rowforge"):
+        with support.engine(engine):
+            designer = support.make_data_designer(server.url, tmp_path / engine)
+            support.seed_samplers(5)
+            datasets.append(designer.create(config(), num_records=12).load_dataset())
+    own, embedded = datasets
+    assert {"question__trace", "question__reasoning_content"} <= set(embedded.columns)
+    assert set(own.columns) == set(embedded.columns)
+    for column in ("topic", "question", "question__trace", "n"):
+        assert own[column].astype(str).tolist() == embedded[column].astype(str).tolist(), column
+
+
+def test_each_models_cap_holds_at_the_server(tmp_path: Path) -> None:
+    """The model alias's `max_parallel_requests` caps its step: the server never answers more
+    of its requests at once."""
+    import data_designer.config as dd
+
+    builder = dd.DataDesignerConfigBuilder(
+        model_configs=support.model_configs(3, aliases=(support.TEXT_ALIAS,))
+    )
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
+    builder.add_column(
+        dd.LLMTextColumnConfig(
+            name="question", model_alias=support.TEXT_ALIAS, prompt="Ask about {{ topic }}."
+        )
+    )
+    settings = support.MockSettings(latency_ms=(20.0, 30.0))
+    with support.mock_server(settings) as server, rowforge_dd.enabled():
+        designer = support.make_data_designer(server.url, tmp_path)
+        dataset = designer.create(builder, num_records=60).load_dataset()
+    assert len(dataset) == 60
+    assert server.peak_in_flight == 3  # reached, never passed
