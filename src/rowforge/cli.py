@@ -67,6 +67,13 @@ app = _Typer(
 )
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+Providers = Annotated[
+    Path | None,
+    typer.Option(
+        "--providers",
+        help="data-designer's providers file (model endpoints) for a data-designer config.",
+    ),
+]
 
 
 class OnPartial(StrEnum):
@@ -116,7 +123,7 @@ def _errors(command: str, debug: bool) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
-def _load_valid(path: Path, *, then_compile: bool = True) -> Any:
+def _load_valid(path: Path, *, then_compile: bool = True, providers: Path | None = None) -> Any:
     """The config at `path`, checked for everything a run would meet (`validate_config`), with
     errors naming the file, so `run` refuses bad input before it touches the output directory.
 
@@ -127,7 +134,7 @@ def _load_valid(path: Path, *, then_compile: bool = True) -> Any:
     from rowforge.config.validate import check_config, validate_config
     from rowforge.errors import ConfigError
 
-    dataset = load_config(path)
+    dataset = load_config(path, providers=providers)
     try:
         (validate_config if then_compile else check_config)(dataset)
     except ConfigError as error:
@@ -185,6 +192,7 @@ def run(
     report: Annotated[
         bool, typer.Option("--report", help="Write OUTPUT/report.html when the run ends.")
     ] = False,
+    providers: Providers = None,
     debug: Debug = False,
 ) -> None:
     """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT.
@@ -197,7 +205,7 @@ def run(
 
     _logging(debug)
     with _errors("run", debug), _gc_tuned():
-        dataset = _load_valid(config, then_compile=False)
+        dataset = _load_valid(config, then_compile=False, providers=providers)
         settings = _run_config(
             buffer_size=buffer_size,
             max_in_flight=max_in_flight,
@@ -250,6 +258,7 @@ def _write_report(output: Path, debug: bool) -> None:
 def preview(
     config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
     num_records: Annotated[int, typer.Option("--num-records", "-n", help="Records.")] = 10,
+    providers: Providers = None,
     debug: Debug = False,
 ) -> None:
     """Generate a few records in memory and print them as a table (writes nothing)."""
@@ -262,7 +271,7 @@ def preview(
 
     _logging(debug)
     with _errors("preview", debug), _gc_tuned():
-        dataset = load_config(config)
+        dataset = load_config(config, providers=providers)
         result = _interruptible(
             lambda: run_with_display(
                 "rowforge preview",
@@ -289,13 +298,42 @@ def _short(value: Any, limit: int = 200) -> str:
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
+    providers: Providers = None,
     debug: Debug = False,
 ) -> None:
     """Check a config without generating anything: the config itself, then what a run would
     meet (templates rendered on sample values, API key variables, functions, seed files)."""
     with _errors("validate", debug):
-        dataset = _load_valid(config)
+        dataset = _load_valid(config, providers=providers)
     typer.echo(f"OK: {config}: {len(dataset.columns)} columns, {len(dataset.models)} models")
+
+
+@app.command()
+def convert(
+    config: Annotated[Path, typer.Argument(help="data-designer config (YAML or JSON).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the rowforge config.")
+    ],
+    providers: Providers = None,
+    debug: Debug = False,
+) -> None:
+    """Write a data-designer config as a rowforge config (YAML, or JSON for a .json OUTPUT).
+
+    What has no rowforge equivalent is refused, naming the column and the field; nothing is
+    dropped silently. Model endpoints come from --providers (data-designer's providers file)."""
+    from rowforge.config.data_designer import is_data_designer_config
+    from rowforge.config.dataset import load_config, read_document, save_config
+    from rowforge.errors import ConfigError
+
+    with _errors("convert", debug):
+        if not is_data_designer_config(read_document(config)):
+            raise ConfigError(f"{config}: not a data-designer config (no data_designer columns)")
+        dataset = load_config(config, providers=providers)
+        save_config(dataset, output)
+    typer.echo(
+        f"OK: {output}: {len(dataset.columns)} columns, {len(dataset.models)} models "
+        f"(from {config})"
+    )
 
 
 @app.command(name="resume")

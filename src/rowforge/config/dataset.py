@@ -28,6 +28,11 @@ from rowforge.config.columns import (
     LLMTextColumn,
     column_from_dict,
 )
+from rowforge.config.data_designer import (
+    from_data_designer,
+    is_data_designer_config,
+    load_providers,
+)
 from rowforge.config.processors import FIELDS as PROCESSOR_FIELDS
 from rowforge.config.processors import (
     processor_from_dict,
@@ -341,19 +346,37 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def load_config(path: Path | str) -> DatasetConfig:
-    """Read a YAML or JSON config file; errors name the file and the field path."""
+def load_config(path: Path | str, *, providers: Path | str | None = None) -> DatasetConfig:
+    """Read a YAML or JSON config file; errors name the file and the field path.
+
+    A data-designer config (what its config builder writes) is read too, through
+    `rowforge.config.data_designer`; `providers` is then data-designer's providers file, where
+    its model endpoints are (see that module).
+    """
     source = Path(path)
+    raw = read_document(source)
     try:
-        text = source.read_text(encoding="utf-8")
-        raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError, RecursionError) as error:
-        # ValueError: not UTF-8, bad JSON, or a YAML date that does not exist (2024-13-45).
-        raise ConfigError(f"{source}: cannot read config: {_one_line(error)}") from error
-    try:
+        if is_data_designer_config(raw):
+            known = load_providers(providers) if providers is not None else None
+            raw = from_data_designer(raw, providers=known)
+        elif providers is not None:
+            raise ConfigError(
+                "--providers applies to data-designer configs; a rowforge config names its "
+                "endpoints in models[].base_url"
+            )
         return DatasetConfig.from_dict(raw, base_dir=source.parent)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
+
+
+def read_document(source: Path) -> Any:
+    """The YAML or JSON document in `source`; a `ConfigError` naming the file otherwise."""
+    try:
+        text = source.read_text(encoding="utf-8")
+        return json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as error:
+        # ValueError: not UTF-8, bad JSON, or a YAML date that does not exist (2024-13-45).
+        raise ConfigError(f"{source}: cannot read config: {_one_line(error)}") from error
 
 
 def save_config(config: DatasetConfig, path: Path | str) -> None:

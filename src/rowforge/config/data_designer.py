@@ -1,0 +1,405 @@
+"""data-designer configs as rowforge configs.
+
+data-designer's config builder writes its config as YAML or JSON (`builder.write_config(path)`):
+`{"data_designer": {"columns": [...], "model_configs": [...], "processors": [...],
+"seed_config": ..., "constraints": ...}}`, or the same mapping without the `data_designer`
+wrapper. `from_data_designer` maps that onto rowforge's own dict form, which `DatasetConfig`
+then validates as usual, so a converted config is an ordinary rowforge config
+(`rowforge convert` writes it out). Reading the serialized form needs no data-designer install.
+
+The mapping is a table per column type (and per sampler type). Each entry takes the fields it
+maps; every other field must hold data-designer's default (`drop: false`, `skip: null`,
+`with_trace: none`, ...). A field that holds anything else is a feature rowforge does not have
+(yet): the conversion fails with a `ConfigError` naming the column and the field, so nothing is
+silently dropped.
+
+Model endpoints: data-designer keeps them out of the config, in its providers
+(`DataDesigner(model_providers=[...])` or `~/.data-designer/model_providers.yaml`). They come
+from `providers` (a `--providers` file in that format: `{"providers": [{"name", "endpoint",
+"provider_type", "api_key", ...}]}`), or from a `model_providers` list in the config itself. A
+provider's `api_key` must name an environment variable (rowforge never writes a key into a
+config); a literal key is refused, naming the provider.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rowforge.errors import ConfigError
+
+#: data-designer's defaults for fields every column has; a column at these values loses nothing.
+_COMMON_DEFAULTS: dict[str, Any] = {
+    "drop": False,
+    "skip": None,
+    "propagate_skip": True,
+    "allow_resize": False,
+}
+_LLM_DEFAULTS: dict[str, Any] = {
+    "system_prompt": None,
+    "with_trace": "none",
+    "extract_reasoning_content": False,
+    "multi_modal_context": None,
+    "tool_alias": None,
+}
+_SAMPLER_DEFAULTS: dict[str, Any] = {"conditional_params": {}, "convert_to": None}
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+
+
+def is_data_designer_config(raw: object) -> bool:
+    """Whether `raw` (a loaded YAML/JSON document) is a data-designer config: the
+    `data_designer` wrapper, or columns that carry data-designer's `column_type`."""
+    if not isinstance(raw, Mapping):
+        return False
+    if isinstance(raw.get("data_designer"), Mapping):
+        return True
+    columns = raw.get("columns")
+    return (
+        isinstance(columns, list)
+        and bool(columns)
+        and all(isinstance(c, Mapping) and "column_type" in c for c in columns)
+    )
+
+
+class _Fields:
+    """One mapping of the data-designer config being read: `take` what is mapped; `finish`
+    refuses whatever else is not at data-designer's default."""
+
+    def __init__(self, raw: object, where: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
+        self.raw = dict(raw)
+        self.where = where
+        self._taken: set[str] = set()
+
+    def take(self, key: str, default: Any = None) -> Any:
+        self._taken.add(key)
+        return self.raw.get(key, default)
+
+    def require(self, key: str) -> Any:
+        if key not in self.raw:
+            raise ConfigError(f"{self.where}.{key}: is required")
+        return self.take(key)
+
+    def text(self, key: str) -> str:
+        """A required, non-empty string field."""
+        value = self.require(key)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self.where}.{key}: must be a non-empty string, got {value!r}")
+        return value
+
+    def finish(self, *defaults: Mapping[str, Any]) -> None:
+        known: dict[str, Any] = {}
+        for table in defaults:
+            known.update(table)
+        for key, value in self.raw.items():
+            if key in self._taken:
+                continue
+            if key in known and _same(value, known[key]):
+                continue
+            raise ConfigError(
+                f"{self.where}.{key}: data-designer's {key!r} ({_short(value)}) has no rowforge "
+                "equivalent yet; remove it or set it to its default to convert this config"
+            )
+
+
+def _same(value: Any, default: Any) -> bool:
+    return bool(value == default)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- columns -----------------------------------------------------------------------------------
+
+
+def _sampler(fields: _Fields, name: str) -> dict[str, Any]:
+    kind = fields.require("sampler_type")
+    params = _Fields(fields.take("params", {}), f"{fields.where}.params")
+    params.take("sampler_type")
+    mapper = _SAMPLERS.get(kind)
+    if mapper is None:
+        raise ConfigError(
+            f"{fields.where}.sampler_type: data-designer's {kind!r} sampler has no rowforge "
+            f"equivalent yet; rowforge converts {sorted(_SAMPLERS)}"
+        )
+    column = {"name": name, **mapper(params)}
+    params.finish()
+    fields.finish(_COMMON_DEFAULTS, _SAMPLER_DEFAULTS)
+    return column
+
+
+def _category(params: _Fields) -> dict[str, Any]:
+    column = {"type": "category", "values": params.require("values")}
+    weights = params.take("weights")
+    if weights is not None:
+        column["weights"] = weights
+    return column
+
+
+def _uniform(params: _Fields) -> dict[str, Any]:
+    _no_rounding(params)
+    return {"type": "uniform", "low": params.require("low"), "high": params.require("high")}
+
+
+def _gaussian(params: _Fields) -> dict[str, Any]:
+    _no_rounding(params)
+    return {"type": "gaussian", "mean": params.require("mean"), "stddev": params.require("stddev")}
+
+
+def _no_rounding(params: _Fields) -> None:
+    if params.raw.get("decimal_places") is not None:
+        return  # left for `finish`, which names it
+    params.take("decimal_places")
+
+
+def _bernoulli(params: _Fields) -> dict[str, Any]:
+    return {"type": "bernoulli", "p": params.require("p")}
+
+
+def _uuid(params: _Fields) -> dict[str, Any]:
+    for key, default in (("prefix", None), ("short_form", False), ("uppercase", False)):
+        if params.raw.get(key, default) in (default, ""):
+            params.take(key)
+    return {"type": "uuid"}
+
+
+def _datetime(params: _Fields) -> dict[str, Any]:
+    return {"type": "datetime", "start": params.require("start"), "end": params.require("end")}
+
+
+_SAMPLERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
+    "category": _category,
+    "uniform": _uniform,
+    "gaussian": _gaussian,
+    "bernoulli": _bernoulli,
+    "uuid": _uuid,
+    "datetime": _datetime,
+}
+
+
+def _llm_text(fields: _Fields, name: str) -> dict[str, Any]:
+    column = {
+        "type": "llm_text",
+        "name": name,
+        "model": fields.require("model_alias"),
+        "prompt": fields.require("prompt"),
+    }
+    system = fields.take("system_prompt")
+    if system is not None:
+        column["system_prompt"] = system
+    fields.finish(_COMMON_DEFAULTS, _LLM_DEFAULTS)
+    return column
+
+
+def _llm_structured(fields: _Fields, name: str) -> dict[str, Any]:
+    schema = fields.require("output_format")
+    if not isinstance(schema, Mapping):
+        raise ConfigError(
+            f"{fields.where}.output_format: must be a JSON schema (a mapping), got "
+            f"{type(schema).__name__}"
+        )
+    column = _llm_text(fields, name)
+    return {**column, "type": "llm_structured", "output_schema": dict(schema)}
+
+
+def _expression(fields: _Fields, name: str) -> dict[str, Any]:
+    if fields.raw.get("dtype", "str") == "str":
+        fields.take("dtype")
+    column = {"type": "expression", "name": name, "template": fields.require("expr")}
+    fields.finish(_COMMON_DEFAULTS)
+    return column
+
+
+_COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
+    "sampler": _sampler,
+    "llm-text": _llm_text,
+    "llm-structured": _llm_structured,
+    "expression": _expression,
+}
+
+
+def _column(raw: object, index: int) -> dict[str, Any] | None:
+    """A rowforge column dict, or None for a seed-dataset column (gathered separately)."""
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    fields = _Fields(raw, f"columns[{index}] {name!r}")
+    name = fields.text("name")
+    kind = fields.require("column_type")
+    if kind == "seed-dataset":
+        fields.finish(_COMMON_DEFAULTS)
+        return None
+    mapper = _COLUMNS.get(kind)
+    if mapper is None:
+        raise ConfigError(
+            f"{fields.where}.column_type: data-designer's {kind!r} columns have no rowforge "
+            f"equivalent yet; rowforge converts {sorted(_COLUMNS)}"
+        )
+    return mapper(fields, name)
+
+
+def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    seed = _Fields(raw.get("seed_config"), "seed_config")
+    source = _Fields(seed.require("source"), "seed_config.source")
+    kind = source.require("seed_type")
+    if kind != "local":
+        raise ConfigError(
+            f"seed_config.source.seed_type: data-designer's {kind!r} seed source has no rowforge "
+            "equivalent yet; rowforge converts 'local' files"
+        )
+    # data-designer resolves a relative path from the working directory, not from the config
+    # file: so does the conversion, writing it out absolute.
+    path = str(Path(str(source.require("path"))).resolve())
+    source.finish()
+    strategy = seed.take("sampling_strategy", "ordered")
+    if strategy not in ("ordered", "shuffle"):
+        raise ConfigError(
+            f"seed_config.sampling_strategy: must be 'ordered' or 'shuffle', got {strategy!r}"
+        )
+    seed.finish({"selection_strategy": None})
+    return {
+        "type": "seed_dataset",
+        "name": "seed_dataset",
+        "columns": names,
+        "path": path,
+        "order": "ordered" if strategy == "ordered" else "shuffled",
+        "with_replacement": False,
+    }
+
+
+# -- processors and models ----------------------------------------------------------------------
+
+
+def _processor(raw: object, index: int) -> dict[str, Any]:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    fields = _Fields(raw, f"processors[{index}] {name!r}")
+    fields.take("name")
+    kind = fields.require("processor_type")
+    if kind != "drop_columns":
+        raise ConfigError(
+            f"{fields.where}.processor_type: data-designer's {kind!r} processor has no rowforge "
+            "equivalent yet; rowforge converts 'drop_columns'"
+        )
+    processor = {"type": "drop_columns", "columns": fields.require("column_names")}
+    fields.finish({"build_stage": "post_batch"})
+    return processor
+
+
+def _model(raw: object, index: int, providers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    alias = raw.get("alias") if isinstance(raw, Mapping) else None
+    fields = _Fields(raw, f"model_configs[{index}] {alias!r}")
+    model: dict[str, Any] = {"alias": fields.require("alias"), "model": fields.require("model")}
+    provider_name = fields.require("provider")
+    provider = providers.get(provider_name)
+    if provider is None:
+        raise ConfigError(
+            f"{fields.where}.provider: unknown provider {provider_name!r}; give data-designer's "
+            f"providers file with --providers (known: {sorted(providers) or 'none'})"
+        )
+    model.update(provider)
+    where = f"{fields.where}.inference_parameters"
+    params = _Fields(fields.take("inference_parameters", {}), where)
+    if params.take("generation_type", "chat-completion") != "chat-completion":
+        raise ConfigError(f"{params.where}.generation_type: only chat-completion models convert")
+    for source, target in (
+        ("temperature", "temperature"),
+        ("max_tokens", "max_tokens"),
+        ("max_parallel_requests", "max_parallel_requests"),
+        ("timeout", "timeout_s"),
+    ):
+        value = params.take(source)
+        if value is not None:
+            model[target] = value
+    params.finish({"top_p": None, "extra_body": None})
+    fields.finish({"skip_health_check": False})
+    return model
+
+
+def load_providers(path: Path | str) -> dict[str, dict[str, Any]]:
+    """data-designer's providers file (`{"providers": [...]}`, YAML or JSON) as rowforge model
+    fields per provider name."""
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise ConfigError(f"{source}: cannot read the providers file: {error}") from None
+    entries = raw.get("providers") if isinstance(raw, Mapping) else raw
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: a providers file holds a 'providers' list")
+    try:
+        return providers_from(entries)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def providers_from(entries: Sequence[object]) -> dict[str, dict[str, Any]]:
+    """data-designer `ModelProvider` mappings as rowforge model fields, by provider name."""
+    providers: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        fields = _Fields(entry, f"providers[{index}] {name!r}")
+        name = fields.text("name")
+        kind = fields.take("provider_type", "openai")
+        if str(kind).lower() != "openai":
+            raise ConfigError(
+                f"{fields.where}.provider_type: only OpenAI-compatible providers convert, "
+                f"got {kind!r}"
+            )
+        model: dict[str, Any] = {"provider": "openai", "base_url": fields.require("endpoint")}
+        key = fields.take("api_key")
+        if key is not None:
+            if not isinstance(key, str) or not _ENV_NAME.match(key):
+                raise ConfigError(
+                    f"{fields.where}.api_key: rowforge reads keys from the environment; put the "
+                    "key in an environment variable and give its name here"
+                )
+            model["api_key_env"] = key
+        fields.finish({"extra_body": None, "extra_headers": None})
+        providers[name] = model
+    return providers
+
+
+# -- the whole config ---------------------------------------------------------------------------
+
+
+def from_data_designer(
+    raw: Mapping[str, Any],
+    *,
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """rowforge's dict form of a data-designer config (see the module docstring); give it to
+    `DatasetConfig.from_dict`."""
+    body = raw.get("data_designer", raw)
+    top = _Fields(body, "data_designer")
+    known = dict(providers or {})
+    inline = top.take("model_providers")
+    if inline:
+        known = {**providers_from(inline), **known}
+    columns: list[dict[str, Any]] = []
+    seeded: list[str] = []
+    for index, column in enumerate(top.require("columns") or []):
+        mapped = _column(column, index)
+        if mapped is None:
+            seeded.append(column["name"])
+        else:
+            columns.append(mapped)
+    if seeded:
+        columns.insert(0, _seed_columns(body, seeded))
+    top.take("seed_config")
+    models = [_model(m, i, known) for i, m in enumerate(top.take("model_configs") or [])]
+    processors = [_processor(p, i) for i, p in enumerate(top.take("processors") or [])]
+    top.finish({"constraints": None, "tool_configs": [], "profilers": None, "seed_config": None})
+    if body is not raw:  # the wrapper holds data-designer's version next to the config
+        outer = _Fields(raw, "the config")
+        outer.take("data_designer")
+        outer.take("library_version")
+        outer.finish()
+    converted: dict[str, Any] = {"columns": columns, "processors": processors}
+    if models:
+        converted["models"] = models
+    return converted
