@@ -13,6 +13,11 @@ maps; every other field must hold data-designer's default (`drop: false`, `skip:
 (yet): the conversion fails with a `ConfigError` naming the column and the field, so nothing is
 silently dropped.
 
+A column's `drop: true` becomes a `drop_columns` processor at the end (data-designer's own
+rule); data-designer also keeps dropped columns in separate files, rowforge does not. A seed
+dataset's relative path is resolved from the working directory, as data-designer does, and
+written out absolute.
+
 Model endpoints: data-designer keeps them out of the config, in its providers
 (`DataDesigner(model_providers=[...])` or `~/.data-designer/model_providers.yaml`). They come
 from `providers` (a `--providers` file in that format: `{"providers": [{"name", "endpoint",
@@ -225,11 +230,18 @@ _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
 }
 
 
-def _column(raw: object, index: int) -> dict[str, Any] | None:
-    """A rowforge column dict, or None for a seed-dataset column (gathered separately)."""
+def _column(raw: object, index: int, dropped: list[str]) -> dict[str, Any] | None:
+    """A rowforge column dict, or None for a seed-dataset column (gathered separately). A
+    column with `drop: true` is generated and then dropped, as data-designer does: its name
+    joins `dropped` (one drop_columns processor at the end)."""
     name = raw.get("name") if isinstance(raw, Mapping) else None
     fields = _Fields(raw, f"columns[{index}] {name!r}")
     name = fields.text("name")
+    drop = fields.take("drop", False)
+    if not isinstance(drop, bool):
+        raise ConfigError(f"{fields.where}.drop: must be true or false, got {drop!r}")
+    if drop:
+        dropped.append(name)
     kind = fields.require("column_type")
     if kind == "seed-dataset":
         fields.finish(_COMMON_DEFAULTS)
@@ -382,8 +394,9 @@ def from_data_designer(
         known = {**providers_from(inline), **known}
     columns: list[dict[str, Any]] = []
     seeded: list[str] = []
+    dropped: list[str] = []
     for index, column in enumerate(top.require("columns") or []):
-        mapped = _column(column, index)
+        mapped = _column(column, index, dropped)
         if mapped is None:
             seeded.append(column["name"])
         else:
@@ -393,6 +406,11 @@ def from_data_designer(
     top.take("seed_config")
     models = [_model(m, i, known) for i, m in enumerate(top.take("model_configs") or [])]
     processors = [_processor(p, i) for i, p in enumerate(top.take("processors") or [])]
+    # data-designer drops the `drop: true` columns no drop_columns processor names, at the end
+    named = {name for p in processors for name in p["columns"]}
+    leftover = [name for name in dropped if name not in named]
+    if leftover:
+        processors.append({"type": "drop_columns", "columns": leftover})
     top.finish({"constraints": None, "tool_configs": [], "profilers": None, "seed_config": None})
     if body is not raw:  # the wrapper holds data-designer's version next to the config
         outer = _Fields(raw, "the config")

@@ -1,0 +1,210 @@
+"""data-designer configs, written by data-designer's own config builder, read by rowforge: every
+command accepts them, `rowforge convert` writes the mapped config, what cannot be mapped is a
+ConfigError naming the column and the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+pytest.importorskip(
+    "data_designer.interface",
+    reason="data-designer is not installed (the `data-designer` extra: pip install -e '.[dev]')",
+)
+
+from tests.integrations import dd_support as support
+
+import data_designer.config as dd  # noqa: E402  (after dd_support set data-designer's environment)
+
+from rowforge.api import build
+from rowforge.cli import app
+from rowforge.config.data_designer import from_data_designer, providers_from
+from rowforge.config.dataset import DatasetConfig, load_config, save_config
+from rowforge.errors import ConfigError
+from rowforge.storage.check import first_violation
+
+KEY_ENV = "ROWFORGE_DD_TEST_KEY"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[support.DataDesignerMockServer]:
+    monkeypatch.setenv(KEY_ENV, "not-a-secret")
+    with support.mock_server() as running:
+        yield running
+
+
+def providers_file(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "model_providers.yaml"
+    entry = {"name": support.PROVIDER, "endpoint": url, "provider_type": "openai",
+             "api_key": KEY_ENV}
+    path.write_text(yaml.safe_dump({"providers": [entry]}))
+    return path
+
+
+def text_model(alias: str = "writer", **inference: Any) -> dd.ModelConfig:
+    return dd.ModelConfig(
+        alias=alias,
+        model="mock-1",
+        provider=support.PROVIDER,
+        inference_parameters=dd.ChatCompletionInferenceParams(
+            max_parallel_requests=8, timeout=30, max_tokens=64, **inference
+        ),
+    )
+
+
+def golden_builder() -> dd.DataDesignerConfigBuilder:
+    """Every column type rowforge converts, as data-designer's config builder writes them."""
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model(temperature=0.4)])
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
+    builder.add_column(dd.SamplerColumnConfig(
+        name="price", sampler_type=dd.SamplerType.UNIFORM,
+        params=dd.UniformSamplerParams(low=1.0, high=9.0)))
+    builder.add_column(dd.SamplerColumnConfig(
+        name="score", sampler_type=dd.SamplerType.GAUSSIAN,
+        params=dd.GaussianSamplerParams(mean=5.0, stddev=2.0)))
+    builder.add_column(dd.SamplerColumnConfig(
+        name="ticket", sampler_type=dd.SamplerType.UUID, params=dd.UUIDSamplerParams()))
+    builder.add_column(dd.SamplerColumnConfig(
+        name="flag", sampler_type=dd.SamplerType.BERNOULLI, params=dd.BernoulliSamplerParams(p=0.3)))
+    builder.add_column(dd.LLMTextColumnConfig(
+        name="question", model_alias="writer", prompt="Ask about {{ topic }} ({{ price }}).",
+        system_prompt="You are a customer."))
+    builder.add_column(dd.LLMStructuredColumnConfig(
+        name="product", model_alias="writer", prompt="Describe a {{ topic }} product.",
+        output_format=support.Product))
+    builder.add_column(dd.ExpressionColumnConfig(name="title", expr="{{ topic }}: {{ question }}"))
+    builder.add_processor(dd.DropColumnsProcessorConfig(name="no_flag", column_names=["flag"]))
+    return builder
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_golden_config_converts_builds_and_round_trips(
+    suffix: str, server: support.DataDesignerMockServer, tmp_path: Path
+) -> None:
+    source = tmp_path / f"dd_config{suffix}"
+    golden_builder().write_config(source)
+    providers = providers_file(tmp_path, server.url)
+    config = load_config(source, providers=providers)
+
+    assert [type(c).TYPE for c in config.columns] == [
+        "category", "uniform", "gaussian", "uuid", "bernoulli", "llm_text", "llm_structured",
+        "expression",
+    ]
+    (model,) = config.models
+    assert (model.alias, model.provider, model.base_url, model.api_key_env) == (
+        "writer", "openai", server.url, KEY_ENV)
+    assert (model.temperature, model.max_tokens, model.timeout_s, model.max_parallel_requests) == (
+        0.4, 64, 30, 8)
+
+    converted = tmp_path / f"rowforge{suffix}"
+    save_config(config, converted)
+    assert load_config(converted) == config  # the converted config round-trips
+
+    result = build(config, 12, tmp_path / "out")
+    assert result.num_records == 12
+    assert first_violation(tmp_path / "out") is None
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    assert "flag" not in frame.columns  # the drop_columns processor
+    assert frame["title"].str.startswith(tuple(support.TOPICS)).all()
+    for product in frame["product"]:
+        support.Product.model_validate(product)
+
+
+def test_the_cli_accepts_data_designer_configs_and_converts_them(
+    server: support.DataDesignerMockServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "dd.yaml"
+    golden_builder().write_config(source)
+    providers = str(providers_file(tmp_path, server.url))
+    runner = CliRunner()
+    validated = runner.invoke(app, ["validate", str(source), "--providers", providers])
+    assert validated.exit_code == 0, validated.output
+    assert "OK:" in validated.output and "8 columns, 1 models" in validated.output
+
+    out = tmp_path / "rowforge.yaml"
+    converted = runner.invoke(app, ["convert", str(source), "-o", str(out), "--providers", providers])
+    assert converted.exit_code == 0, converted.output
+    assert yaml.safe_load(out.read_text())["columns"][0]["type"] == "category"
+
+    ran = runner.invoke(app, ["run", str(source), "--providers", providers, "-n", "5", "-o",
+                              str(tmp_path / "run")])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads((tmp_path / "run" / "metadata.json").read_text())["actual_num_records"] == 5
+
+    rowforge_config = runner.invoke(app, ["convert", str(out), "-o", str(tmp_path / "x.yaml")])
+    assert rowforge_config.exit_code == 2
+    assert "not a data-designer config" in rowforge_config.output
+    wrong = runner.invoke(app, ["validate", str(out), "--providers", providers])
+    assert wrong.exit_code == 2 and "--providers applies to data-designer configs" in wrong.output
+
+
+def _converted(builder: dd.DataDesignerConfigBuilder, tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "dd.yaml"
+    builder.write_config(path)
+    providers = providers_from([{"name": support.PROVIDER, "endpoint": "http://127.0.0.1:9/v1"}])
+    return from_data_designer(yaml.safe_load(path.read_text()), providers=providers)
+
+
+UNSUPPORTED: dict[str, tuple[Any, str]] = {
+    "a judge column": (
+        lambda: dd.LLMJudgeColumnConfig(
+            name="verdict", model_alias="writer", prompt="Judge {{ topic }}.",
+            scores=[dd.Score(name="q", description="quality", options={1: "bad", 2: "good"})]),
+        r"columns\[1\] 'verdict'.column_type: data-designer's 'llm-judge' columns",
+    ),
+    "a trace": (
+        lambda: dd.LLMTextColumnConfig(name="q", model_alias="writer", prompt="{{ topic }}",
+                                       with_trace=dd.TraceType.ALL_MESSAGES),
+        r"columns\[1\] 'q'.with_trace: data-designer's 'with_trace' \('all_messages'\)",
+    ),
+    "rounding": (
+        lambda: dd.SamplerColumnConfig(
+            name="p", sampler_type=dd.SamplerType.UNIFORM,
+            params=dd.UniformSamplerParams(low=0, high=1, decimal_places=2)),
+        r"columns\[1\] 'p'.params.decimal_places: data-designer's 'decimal_places' \(2\)",
+    ),
+    "a uuid prefix": (
+        lambda: dd.SamplerColumnConfig(
+            name="u", sampler_type=dd.SamplerType.UUID, params=dd.UUIDSamplerParams(prefix="X-")),
+        r"columns\[1\] 'u'.params.prefix",
+    ),
+}
+
+
+@pytest.mark.parametrize("feature", sorted(UNSUPPORTED))
+def test_what_cannot_be_mapped_is_refused_naming_column_and_field(
+    feature: str, tmp_path: Path
+) -> None:
+    column, message = UNSUPPORTED[feature]
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
+    builder.add_column(column())
+    with pytest.raises(ConfigError, match=message):
+        _converted(builder, tmp_path)
+
+
+def test_providers_must_name_an_environment_variable_and_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"providers\[0\] 'p'.api_key: rowforge reads keys"):
+        providers_from([{"name": "p", "endpoint": "http://x/v1", "api_key": "sk-live-123"}])
+    with pytest.raises(ConfigError, match="only OpenAI-compatible providers"):
+        providers_from([{"name": "p", "endpoint": "http://x/v1", "provider_type": "anthropic"}])
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
+    path = tmp_path / "dd.yaml"
+    builder.write_config(path)
+    with pytest.raises(ConfigError, match=r"model_configs\[0\] 'writer'.provider: unknown provider"):
+        load_config(path)
+
+
+def test_a_literal_dataset_config_is_still_read_as_rowforges(tmp_path: Path) -> None:
+    """A rowforge config is never mistaken for a data-designer one."""
+    path = tmp_path / "rf.yaml"
+    path.write_text(yaml.safe_dump({"columns": [{"type": "uuid", "name": "id"}]}))
+    assert isinstance(load_config(path), DatasetConfig)
