@@ -19,16 +19,17 @@ pytest.importorskip(
     reason="data-designer is not installed (the `data-designer` extra: pip install -e '.[dev]')",
 )
 
-from tests.integrations import dd_support as support
-
-import data_designer.config as dd  # noqa: E402  (after dd_support set data-designer's environment)
-
 from rowforge.api import build
 from rowforge.cli import app
 from rowforge.config.data_designer import from_data_designer, providers_from
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
 from rowforge.errors import ConfigError
 from rowforge.storage.check import first_violation
+from tests.integrations import dd_support as support
+
+#: data-designer's config module, as dd_support imported it (after setting the environment
+#: data-designer reads at import: telemetry off).
+dd = support.dd
 
 KEY_ENV = "ROWFORGE_DD_TEST_KEY"
 
@@ -72,7 +73,8 @@ def golden_builder() -> dd.DataDesignerConfigBuilder:
     builder.add_column(dd.SamplerColumnConfig(
         name="ticket", sampler_type=dd.SamplerType.UUID, params=dd.UUIDSamplerParams()))
     builder.add_column(dd.SamplerColumnConfig(
-        name="flag", sampler_type=dd.SamplerType.BERNOULLI, params=dd.BernoulliSamplerParams(p=0.3)))
+        name="flag", sampler_type=dd.SamplerType.BERNOULLI,
+        params=dd.BernoulliSamplerParams(p=0.3)))
     builder.add_column(dd.LLMTextColumnConfig(
         name="question", model_alias="writer", prompt="Ask about {{ topic }} ({{ price }}).",
         system_prompt="You are a customer."))
@@ -129,7 +131,9 @@ def test_the_cli_accepts_data_designer_configs_and_converts_them(
     assert "OK:" in validated.output and "8 columns, 1 models" in validated.output
 
     out = tmp_path / "rowforge.yaml"
-    converted = runner.invoke(app, ["convert", str(source), "-o", str(out), "--providers", providers])
+    converted = runner.invoke(
+        app, ["convert", str(source), "-o", str(out), "--providers", providers]
+    )
     assert converted.exit_code == 0, converted.output
     assert yaml.safe_load(out.read_text())["columns"][0]["type"] == "category"
 
@@ -199,7 +203,8 @@ def test_providers_must_name_an_environment_variable_and_exist(tmp_path: Path) -
     builder.add_column(support.category_sampler("topic", support.TOPICS))
     path = tmp_path / "dd.yaml"
     builder.write_config(path)
-    with pytest.raises(ConfigError, match=r"model_configs\[0\] 'writer'.provider: unknown provider"):
+    unknown = r"model_configs\[0\] 'writer'.provider: unknown provider"
+    with pytest.raises(ConfigError, match=unknown):
         load_config(path)
 
 
