@@ -92,6 +92,28 @@ async def test_rate_limit_answer_carries_retry_after_header() -> None:
             b' "response_format": {"type": "xml"}}',
             "response_format.type must be",
         ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "top_p": 0}',
+            "top_p must be a number in (0, 1], got 0",
+        ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}],'
+            b' "max_completion_tokens": -1}',
+            "max_completion_tokens must be an integer >= 1, got -1",
+        ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}],'
+            b' "stop": ["a", "b", "c", "d", "e"]}',
+            "stop must be a string or a list of up to 4 strings, got ['a', 'b', 'c', 'd', 'e']",
+        ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": 5}',
+            "stop must be a string or a list of up to 4 strings, got 5",
+        ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "seed": "7"}',
+            "seed must be an integer, got '7'",
+        ),
     ],
 )
 @pytest.mark.asyncio

@@ -196,10 +196,15 @@ def _at(where: str, build: Callable[[Any], Any], raw: Any) -> Any:
 
 
 def _model_to_dict(model: ModelConfig) -> dict[str, Any]:
+    """Every field, except the optional request fields while unset (None, or an empty mapping):
+    a config that does not use them saves, and fingerprints, as it did before they existed."""
     data = attrs.asdict(model, recurse=True)
     mock = data.get("mock") or {}
     if "latency_ms" in mock:
         mock["latency_ms"] = list(mock["latency_ms"])
+    for name in ("top_p", "max_completion_tokens", "stop", "seed", "extra_body", "extra_headers"):
+        if data[name] is None or data[name] == {}:
+            del data[name]
     return data
 
 

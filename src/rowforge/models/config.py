@@ -10,6 +10,13 @@ it, so configs can be committed, logged and written to `metadata.json` without l
 Whether that variable is set is checked by `rowforge validate` (`validate_config`) and when a
 client is created, not here: a config can be built where the key is not available.
 
+Inference parameters (`temperature`, `top_p`, `max_tokens` or `max_completion_tokens`, `stop`,
+`seed`) are checked against the ranges the OpenAI API accepts, so a typo fails here rather than
+as a 400 on every request. An optional one left at None is not sent at all, which is how a
+reasoning model that rejects `temperature` is configured. `extra_body` and `extra_headers` pass
+provider-specific options through (vLLM's `top_k`, a gateway's routing header); they may not
+set what rowforge sets itself, so a config never says two different things about one field.
+
 Every error is a `FieldError`: a `ConfigError` that also carries the `field` and the `problem`,
 so a loader that knows where the object sits in a file can say `models[0] 'writer'.timeout_s:
 must be positive, got -1` (see `FieldError.at`).
@@ -17,9 +24,10 @@ must be positive, got -1` (see `FieldError.at`).
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -33,6 +41,34 @@ PROVIDERS: tuple[str, ...] = ("mock", "openai")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+#: The request-body fields the OpenAI client sets from a `ModelConfig`'s own fields, plus
+#: `stream` (the client reads one JSON reply, not a stream): `extra_body` may not set them.
+RESERVED_BODY_FIELDS = (
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "response_format",
+    "stream",
+)
+
+#: Headers the HTTP layer writes, lower-cased: `extra_headers` may not set them (nor
+#: Authorization, which carries the API key from `api_key_env`).
+RESERVED_HEADERS = ("content-type", "content-length", "host", "transfer-encoding")
+
+#: How many stop sequences the OpenAI API accepts.
+MAX_STOP_SEQUENCES = 4
+
+#: The range of `seed`: OpenAI-compatible servers read it as a signed 64-bit integer.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+# An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
 class FieldError(ConfigError):
@@ -191,14 +227,117 @@ def _api_key_env(instance: Any, attribute: attrs.Attribute[Any], value: str | No
         )
 
 
-def _temperature(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (_is_number(value) and 0 <= value <= 2):
+def _temperature(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (_is_number(value) and 0 <= value <= 2):
         raise _model_error(instance, attribute, f"must be in [0, 2], got {value!r}")
+
+
+def _top_p(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (_is_number(value) and 0 < value <= 1):
+        raise _model_error(instance, attribute, f"must be in (0, 1], got {value!r}")
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         raise _model_error(instance, attribute, f"must be an int >= 1, got {value!r}")
+
+
+def _optional_positive_int(
+    instance: Any, attribute: attrs.Attribute[Any], value: int | None
+) -> None:
+    if value is not None:
+        _positive_int(instance, attribute, value)
+
+
+def _stop_sequences(value: Any) -> Any:
+    """A YAML list of stop strings is stored as a tuple; a single string stays a string (it is
+    sent as one, as the user wrote it)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _stop(
+    instance: Any, attribute: attrs.Attribute[Any], value: str | tuple[str, ...] | None
+) -> None:
+    if value is None or (isinstance(value, str) and value):
+        return
+    sequences = value if isinstance(value, tuple) else ()
+    if not (
+        1 <= len(sequences) <= MAX_STOP_SEQUENCES
+        and all(isinstance(text, str) and text for text in sequences)
+    ):
+        raise _model_error(
+            instance,
+            attribute,
+            f"must be a non-empty string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty "
+            f"strings, got {value!r}",
+        )
+
+
+def _seed(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is None:
+        return
+    low, high = SEED_RANGE
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise _model_error(
+            instance, attribute, f"must be an integer in [-2**63, 2**63 - 1], got {value!r}"
+        )
+
+
+def _copied(value: Any) -> Any:
+    """A mapping is stored as a copy, so a key added to the caller's dict later cannot slip
+    past validation; anything else is kept for the validator to refuse by name."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _extra_body(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise _model_error(
+            instance, attribute, f"must be a mapping with string keys, got {describe(value)}"
+        )
+    reserved = sorted(key for key in value if key in RESERVED_BODY_FIELDS)
+    if reserved:
+        raise _model_error(
+            instance,
+            attribute,
+            f"must not set {reserved}: rowforge sets them (from the model's own fields "
+            "temperature, top_p, max_tokens, max_completion_tokens, stop, seed, or itself)",
+        )
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:  # a set, an object, NaN, a cycle
+        raise _model_error(instance, attribute, f"must be a JSON object: {error}") from None
+
+
+def _extra_headers(
+    instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, str]
+) -> None:
+    if not isinstance(value, Mapping):
+        raise _model_error(
+            instance, attribute, f"must be a mapping of header name to value, got {describe(value)}"
+        )
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise _model_error(
+                instance, attribute, f"has {describe(name)}, which is not an HTTP header name"
+            )
+        if name.lower() == "authorization":
+            raise _model_error(
+                instance,
+                attribute,
+                "must not set Authorization: the API key is sent from the environment variable "
+                "named by api_key_env, so it never sits in a config file",
+            )
+        if name.lower() in RESERVED_HEADERS:
+            raise _model_error(
+                instance, attribute, f"must not set {name!r}: the HTTP client sets it"
+            )
+        if not isinstance(text, str) or "\r" in text or "\n" in text:
+            problem = (
+                "must be a string without line breaks (quote numbers in YAML), "
+                f"got {describe(text)}"
+            )
+            field = f"{attribute.name}[{name!r}]"
+            raise FieldError(f"{_where(instance, attribute)}[{name!r}] {problem}", field, problem)
 
 
 def _positive_seconds(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -227,6 +366,14 @@ class ModelConfig:
     (the HTTP connection pool is that size). A request pending longer than
     `slow_request_warning_s` logs a warning, repeated at that interval until it ends; one
     pending longer than `timeout_s` fails as retryable.
+
+    Sampling: `temperature` (None: not sent, for reasoning models that reject it), `top_p`,
+    `stop` (a string or up to 4), `seed`, all sent as the OpenAI API names them when not None.
+    The reply's length is capped by `max_tokens`, or by `max_completion_tokens` when that is set
+    (reasoning models require it, and count their hidden reasoning in it): then
+    `max_completion_tokens` is sent instead of `max_tokens`, never both. `extra_body` is merged
+    into every request body and `extra_headers` sent with every request, for options rowforge
+    has no field for; the mock accepts and ignores both.
     """
 
     alias: str = attrs.field(validator=_alias)
@@ -234,12 +381,30 @@ class ModelConfig:
     model: str = attrs.field(default="mock-1", validator=_non_empty)
     base_url: str | None = attrs.field(default=None, validator=_base_url)
     api_key_env: str | None = attrs.field(default=None, validator=_api_key_env)
-    temperature: float = attrs.field(default=0.7, validator=_temperature)
+    temperature: float | None = attrs.field(default=0.7, validator=_temperature)
+    top_p: float | None = attrs.field(default=None, validator=_top_p)
     max_tokens: int = attrs.field(default=512, validator=_positive_int)
+    max_completion_tokens: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    stop: str | tuple[str, ...] | None = attrs.field(
+        default=None, converter=_stop_sequences, validator=_stop
+    )
+    seed: int | None = attrs.field(default=None, validator=_seed)
     timeout_s: float = attrs.field(default=60.0, validator=_positive_seconds)
     max_parallel_requests: int = attrs.field(default=32, validator=_positive_int)
     slow_request_warning_s: float = attrs.field(default=30.0, validator=_positive_seconds)
     mock: MockSettings = attrs.field(default=DEFAULT_MOCK_SETTINGS, validator=_mock)
+    # Mappings are left out of the hash (a dict has none), so a config stays hashable.
+    extra_body: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_copied, validator=_extra_body, hash=False
+    )
+    extra_headers: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_copied, validator=_extra_headers, hash=False
+    )
+
+    @property
+    def completion_token_limit(self) -> int:
+        """The cap on a reply's tokens: `max_completion_tokens` when set, else `max_tokens`."""
+        return self.max_tokens if self.max_completion_tokens is None else self.max_completion_tokens
 
     @property
     def endpoint(self) -> str:

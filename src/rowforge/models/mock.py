@@ -10,10 +10,14 @@ outcome (reply or refusal) is delivered (`MockModel.settle`), so memory follows 
 in flight and in retry, not the size of the dataset.
 
 Replies are a few plausible sentences about a word taken from the last user message, cut to
-`max_tokens` words. With a JSON schema the reply is a JSON document built by
-`rowforge.models.schema.example_for`. A mock token is a word (which is what `max_tokens` cuts
-by): `mock_usage` counts the prompt's and the reply's words, and both the client and the server
-report those counts as the reply's `usage`, so a demo shows tokens, deterministically.
+`max_tokens` words (`max_completion_tokens` when the config sets it). With a JSON schema the
+reply is a JSON document built by `rowforge.models.schema.example_for`. Like a real model, the
+mock honours the request's `stop` sequences (the reply ends just before the first one) and its
+`seed` (a different seed, a different reply; no seed, the reply it always gave).
+
+A mock token is a word (which is what `max_tokens` cuts by): `mock_usage` counts the prompt's
+and the reply's words, and both the client and the server report those counts as the reply's
+`usage`, so a demo shows tokens, deterministically.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -77,6 +82,20 @@ def mock_usage(messages: list[Message], content: str) -> tuple[int, int]:
     prose as it is for a real model."""
     prompt_tokens = sum(len(message["content"].split()) for message in messages)
     return prompt_tokens, len(content.split())
+
+
+def stop_sequences(stop: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A request's `stop` (one string, a list of them, or None) as a tuple of strings."""
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the earliest occurrence of any (non-empty) stop sequence, as a model stops
+    generating there; the stop sequence itself is not part of the reply."""
+    found = [index for index in (text.find(s) for s in stop if s) if index >= 0]
+    return text[: min(found)] if found else text
 
 
 def request_key(messages: list[Message], json_schema: JsonSchema | None) -> bytes:
@@ -136,24 +155,33 @@ class MockModel:
         return len(self._attempts)
 
     def reply(
-        self, messages: list[Message], json_schema: JsonSchema | None, max_tokens: int
+        self,
+        messages: list[Message],
+        json_schema: JsonSchema | None,
+        max_tokens: int,
+        *,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
     ) -> str:
-        """The answer to a request: same (seed, messages, schema) -> same text.
+        """The answer to a request: same (settings seed, messages, schema, request `seed`) ->
+        same text, cut to `max_tokens` words and then before the first of `stop`.
 
-        Raises `ModelRequestError` when `json_schema` is not a schema it can follow.
+        Without a request `seed` the reply is the one the mock gave before requests could carry
+        one, so recorded expectations stay valid. Raises `ModelRequestError` when `json_schema`
+        is not a schema it can follow.
         """
-        rng = self._rng("reply", request_key(messages, json_schema))
-        if json_schema is not None:
-            if not isinstance(json_schema, dict):
-                raise ModelRequestError(f"json_schema must be an object, got {json_schema!r}")
-            try:
-                return json.dumps(example_for(json_schema, rng), ensure_ascii=False)
-            except (ValueError, KeyError, TypeError, IndexError) as error:
-                raise ModelRequestError(
-                    f"the mock cannot follow this json_schema: {error}"
-                ) from None
-        words = _prose(messages, rng).split()
-        return " ".join(words[:max_tokens])
+        key = request_key(messages, json_schema)
+        rng = self._rng("reply", key) if seed is None else self._rng("reply", key, seed)
+        if json_schema is None:
+            words = _prose(messages, rng).split()
+            return cut_at_stop(" ".join(words[:max_tokens]), stop)
+        if not isinstance(json_schema, dict):
+            raise ModelRequestError(f"json_schema must be an object, got {json_schema!r}")
+        try:
+            text = json.dumps(example_for(json_schema, rng), ensure_ascii=False)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise ModelRequestError(f"the mock cannot follow this json_schema: {error}") from None
+        return cut_at_stop(text, stop)
 
 
 def _prose(messages: list[Message], rng: random.Random) -> str:
@@ -248,7 +276,14 @@ class MockClient:
             raise ModelRequestError(
                 f"model {alias!r} (mock): HTTP 400 simulated refusal", status=400
             )
-        return self.model.reply(messages, json_schema, self.config.max_tokens)
+        config = self.config
+        return self.model.reply(
+            messages,
+            json_schema,
+            config.completion_token_limit,
+            stop=stop_sequences(config.stop),
+            seed=config.seed,
+        )
 
     async def aclose(self) -> None:
         self._closed = True
@@ -268,8 +303,13 @@ class MockClient:
 def mock_reply(settings: MockSettings, messages: list[Message], **options: Any) -> str:
     """The text the mock model answers to `messages` (no latency, no faults): for tests and docs.
 
-    `options`: `json_schema` and `max_tokens` (default 512), as for a request.
+    `options`: `json_schema`, `max_tokens` (default 512), `stop` (a string or a list) and
+    `seed`, as for a request.
     """
     return MockModel(settings).reply(
-        messages, options.get("json_schema"), options.get("max_tokens", 512)
+        messages,
+        options.get("json_schema"),
+        options.get("max_tokens", 512),
+        stop=stop_sequences(options.get("stop")),
+        seed=options.get("seed"),
     )

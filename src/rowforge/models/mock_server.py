@@ -5,7 +5,10 @@ aiohttp.web application, so a pipeline tested against `rowforge mock-server` see
 latencies and faults it would see in-process (given the same `MockSettings`). Endpoints:
 
 - `POST /v1/chat/completions`: validates the request like the OpenAI API does (bad input ->
-  400 with an OpenAI-style `{"error": {...}}` body), draws a `MockTurn`, sleeps its latency,
+  400 with an OpenAI-style `{"error": {...}}` body; `temperature`, `top_p`, `max_tokens`,
+  `max_completion_tokens`, `stop` and `seed` are checked, null meaning absent, and the last
+  four honoured as `MockModel.reply` does; other fields, such as a config's `extra_body`, are
+  accepted and ignored, as vLLM does), draws a `MockTurn`, sleeps its latency,
   then answers: a chat completion (`choices[0].message.content`, and `usage` counted by
   `rowforge.models.mock.mock_usage`, as `MockClient` counts it), a 429 with a
   `Retry-After` header, a 500, a 400 refusal, or a hang.
@@ -46,9 +49,9 @@ from rowforge.models.client import (
     as_text_messages,
     message_problem,
 )
-from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MockSettings
+from rowforge.models.config import DEFAULT_MOCK_SETTINGS, MAX_STOP_SEQUENCES, MockSettings
 from rowforge.models.faults import NO_FAULTS, Fault, FaultInjector, FaultPlan, body_key
-from rowforge.models.mock import MockModel, mock_usage
+from rowforge.models.mock import MockModel, mock_usage, stop_sequences
 
 #: How long a simulated hang lasts at most: far past any sensible client timeout.
 HANG_S = 3600.0
@@ -98,11 +101,59 @@ def _schema_of(response_format: Any) -> JsonSchema | None:
     )
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
-    value = body.get(name, default)
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise BadRequest(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
+
+
+def _top_p(body: dict[str, Any]) -> None:
+    value = body.get("top_p")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise BadRequest(f"top_p must be a number in (0, 1], got {value!r}")
+
+
+def _max_tokens(body: dict[str, Any]) -> int:
+    """The reply's token cap: `max_completion_tokens` when sent, else `max_tokens`, else 512."""
+    limit = 512
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not _is_int(value) or value < 1:
+            raise BadRequest(f"{name} must be an integer >= 1, got {value!r}")
+        limit = value
+    return limit
+
+
+def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None or isinstance(value, str):
+        return stop_sequences(value)
+    if not (
+        isinstance(value, list)
+        and len(value) <= MAX_STOP_SEQUENCES
+        and all(isinstance(text, str) for text in value)
+    ):
+        raise BadRequest(
+            f"stop must be a string or a list of up to {MAX_STOP_SEQUENCES} strings, got {value!r}"
+        )
+    return stop_sequences(value)
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    value = body.get("seed")
+    if value is not None and not _is_int(value):
+        raise BadRequest(f"seed must be an integer, got {value!r}")
+    return value
 
 
 class MockServer:
@@ -292,10 +343,11 @@ class MockServer:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model must be a non-empty string")
-        _number(body, "temperature", 0, 2, 1.0)
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 512))
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise BadRequest(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        _number(body, "temperature", 0, 2)
+        _top_p(body)
+        max_tokens = _max_tokens(body)
+        stop = _stop(body)
+        seed = _seed(body)
         schema = _schema_of(body.get("response_format"))
 
         turn = self.model.begin(messages, schema)
@@ -317,7 +369,7 @@ class MockServer:
                 await asyncio.wait_for(self._stopping.wait(), HANG_S)
             return _error(503, "the mock server is stopping", "server_error")
 
-        content = self.model.reply(messages, schema, max_tokens)
+        content = self.model.reply(messages, schema, max_tokens, stop=stop, seed=seed)
         self.model.settle(turn)
         prompt_tokens, completion_tokens = mock_usage(messages, content)
         return web.json_response(

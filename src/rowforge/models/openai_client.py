@@ -6,9 +6,13 @@ reuse pooled keep-alive connections and never open more than the model's concurr
 aiohttp was chosen by measurement (far less overhead per request than httpx here); nothing
 outside this module knows it is used. Each request:
 
-1. POSTs `{base_url}/chat/completions` with model, messages, temperature, max_tokens (and a
-   `response_format` of type `json_schema` when a schema is given), under a total timeout of
-   `timeout_s` that covers waiting for a pooled connection, connecting, and reading the body;
+1. POSTs `{base_url}/chat/completions` with model, messages, the sampling fields the config
+   sets (`temperature`, `top_p`, `stop`, `seed`; None ones are left out), `max_tokens` or,
+   when set, `max_completion_tokens` instead, a `response_format` of type `json_schema` when a
+   schema is given, and the config's `extra_body` merged in (it cannot collide: `ModelConfig`
+   refuses those keys). The config's `extra_headers` go with every request, beside the
+   Authorization header. All under a total timeout of `timeout_s` that covers waiting for a
+   pooled connection, connecting, and reading the body;
 2. is watched by `SlowRequestWarning` while pending;
 3. maps the result onto the three error classes of `rowforge.models.client`: 429 ->
    `RateLimitError`; 408 and 5xx -> `RetryableError` (both with the HTTP `status` and the
@@ -138,7 +142,9 @@ class OpenAIClient:
         self.url = config.endpoint
         key = api_key_from_env(config)
         self._key = key
-        self._headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        self._headers = dict(config.extra_headers)
+        if key is not None:
+            self._headers["Authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -164,17 +170,26 @@ class OpenAIClient:
         return self._session
 
     def _body(self, messages: list[Message], json_schema: JsonSchema | None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.config.model,
-            "messages": messages,
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
+        config = self.config
+        body: dict[str, Any] = {"model": config.model, "messages": messages}
+        optional: dict[str, Any] = {
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "stop": list(config.stop) if isinstance(config.stop, tuple) else config.stop,
+            "seed": config.seed,
         }
+        body.update((name, value) for name, value in optional.items() if value is not None)
+        # Reasoning models refuse max_tokens; others may not know max_completion_tokens.
+        if config.max_completion_tokens is not None:
+            body["max_completion_tokens"] = config.max_completion_tokens
+        else:
+            body["max_tokens"] = config.max_tokens
         if json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": _schema_name(json_schema), "schema": json_schema},
             }
+        body.update(config.extra_body)
         return body
 
     async def complete(
