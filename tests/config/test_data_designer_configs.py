@@ -62,7 +62,9 @@ def text_model(alias: str = "writer", **inference: Any) -> dd.ModelConfig:
 
 def golden_builder() -> dd.DataDesignerConfigBuilder:
     """Every column type rowforge converts, as data-designer's config builder writes them."""
-    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model(temperature=0.4)])
+    builder = dd.DataDesignerConfigBuilder(
+        model_configs=[text_model(temperature=0.4, top_p=0.9), text_model("judge")]
+    )
     builder.add_column(support.category_sampler("topic", support.TOPICS))
     builder.add_column(dd.SamplerColumnConfig(
         name="price", sampler_type=dd.SamplerType.UNIFORM,
@@ -99,11 +101,14 @@ def test_a_golden_config_converts_builds_and_round_trips(
         "category", "uniform", "gaussian", "uuid", "bernoulli", "llm_text", "llm_structured",
         "expression",
     ]
-    (model,) = config.models
+    model, judge = config.models
     assert (model.alias, model.provider, model.base_url, model.api_key_env) == (
         "writer", "openai", server.url, KEY_ENV)
-    assert (model.temperature, model.max_tokens, model.timeout_s, model.max_parallel_requests) == (
-        0.4, 64, 30, 8)
+    assert (model.temperature, model.top_p, model.max_tokens, model.timeout_s) == (
+        0.4, 0.9, 64, 30)
+    assert model.max_parallel_requests == 8
+    # data-designer sends no temperature unless one is set: neither does the converted model
+    assert (judge.temperature, judge.top_p) == (None, None)
 
     converted = tmp_path / f"rowforge{suffix}"
     save_config(config, converted)
@@ -128,7 +133,7 @@ def test_the_cli_accepts_data_designer_configs_and_converts_them(
     runner = CliRunner()
     validated = runner.invoke(app, ["validate", str(source), "--providers", providers])
     assert validated.exit_code == 0, validated.output
-    assert "OK:" in validated.output and "8 columns, 1 models" in validated.output
+    assert "OK:" in validated.output and "8 columns, 2 models" in validated.output
 
     out = tmp_path / "rowforge.yaml"
     converted = runner.invoke(
@@ -192,6 +197,16 @@ def test_what_cannot_be_mapped_is_refused_naming_column_and_field(
     builder.add_column(column())
     with pytest.raises(ConfigError, match=message):
         _converted(builder, tmp_path)
+
+
+def test_a_providers_extra_body_and_headers_reach_its_models() -> None:
+    (fields,) = providers_from([{
+        "name": "p", "endpoint": "http://127.0.0.1:9/v1",
+        "extra_body": {"chat_template_kwargs": {"thinking": False}},
+        "extra_headers": {"X-Team": "data"},
+    }]).values()
+    assert fields["extra_body"] == {"chat_template_kwargs": {"thinking": False}}
+    assert fields["extra_headers"] == {"X-Team": "data"}
 
 
 def test_providers_must_name_an_environment_variable_and_exist(tmp_path: Path) -> None:

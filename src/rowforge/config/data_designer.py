@@ -318,8 +318,17 @@ def _model(raw: object, index: int, providers: Mapping[str, Mapping[str, Any]]) 
     params = _Fields(fields.take("inference_parameters", {}), where)
     if params.take("generation_type", "chat-completion") != "chat-completion":
         raise ConfigError(f"{params.where}.generation_type: only chat-completion models convert")
+    # data-designer sends no temperature unless one is set (the provider's default applies),
+    # so an unset one stays unset here; a sampled temperature (a distribution) has no equivalent.
+    for key in ("temperature", "top_p"):
+        value = params.take(key)
+        if isinstance(value, Mapping):
+            raise ConfigError(
+                f"{where}.{key}: data-designer's sampled {key} (a distribution) has no rowforge "
+                "equivalent yet; give a number"
+            )
+        model[key] = value
     for source, target in (
-        ("temperature", "temperature"),
         ("max_tokens", "max_tokens"),
         ("max_parallel_requests", "max_parallel_requests"),
         ("timeout", "timeout_s"),
@@ -327,7 +336,10 @@ def _model(raw: object, index: int, providers: Mapping[str, Mapping[str, Any]]) 
         value = params.take(source)
         if value is not None:
             model[target] = value
-    params.finish({"top_p": None, "extra_body": None})
+    extra_body = {**model.pop("extra_body", {}), **(params.take("extra_body") or {})}
+    if extra_body:
+        model["extra_body"] = extra_body
+    params.finish()
     fields.finish({"skip_health_check": False})
     return model
 
@@ -371,7 +383,11 @@ def providers_from(entries: Sequence[object]) -> dict[str, dict[str, Any]]:
                     "key in an environment variable and give its name here"
                 )
             model["api_key_env"] = key
-        fields.finish({"extra_body": None, "extra_headers": None})
+        for extra in ("extra_body", "extra_headers"):
+            value = fields.take(extra)
+            if value:
+                model[extra] = dict(value)
+        fields.finish()
         providers[name] = model
     return providers
 
