@@ -90,7 +90,16 @@ def test_a_fresh_meter_reports_nothing_yet() -> None:
         "completion_tokens": 0,
         "latency_ms": {},
         "latency_histogram_ms": [],
+        "json_replies": {"unfenced": 0, "repaired": 0},
     }
+
+
+def test_json_replies_read_after_a_fence_or_a_repair_are_counted() -> None:
+    meter = UsageMeter("writer")
+    meter.read_json(fenced=True, repaired=False)
+    meter.read_json(fenced=True, repaired=True)
+    meter.read_json(fenced=False, repaired=False)
+    assert meter.as_metadata()["json_replies"] == {"unfenced": 2, "repaired": 1}
 
 
 def test_counts_follow_every_way_a_request_ends() -> None:

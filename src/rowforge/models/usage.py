@@ -166,6 +166,10 @@ class UsageMeter:
         self.failed_s = 0.0
         self.latency = LatencyHistogram()
         self._recent: deque[float] = deque(maxlen=RECENT_ANSWERS)
+        #: JSON replies read only after removing a Markdown fence / after a repair (see
+        #: `rowforge.models.repair`): each one is a request not sent again.
+        self.unfenced = 0
+        self.repaired = 0
 
     def started(self) -> None:
         """A request went out."""
@@ -203,6 +207,11 @@ class UsageMeter:
         else:
             self.failed(latency_s, label)
 
+    def read_json(self, *, fenced: bool, repaired: bool) -> None:
+        """A JSON reply was read, after removing a Markdown fence and/or repairing it."""
+        self.unfenced += fenced
+        self.repaired += repaired
+
     @property
     def recent_latency_s(self) -> float | None:
         """The median latency of the last `RECENT_ANSWERS` answers; None before the first."""
@@ -237,7 +246,8 @@ class UsageMeter:
         `prompt_tokens`, `completion_tokens`, `latency_ms` ("p50", "p90", "p99", "max"; {} with
         no answer) and `latency_histogram_ms`: the non-empty buckets as `[upper_ms, count]`,
         so a report can draw the distribution. `requests == answered + sum(errors) + cancelled
-        + in_flight`.
+        + in_flight`. `json_replies` counts the JSON replies (structured columns) that were
+        read only after removing a Markdown fence (`unfenced`) or after a repair (`repaired`).
         """
         return {
             "requests": self.requests,
@@ -249,6 +259,7 @@ class UsageMeter:
             "completion_tokens": self.completion_tokens,
             "latency_ms": self.latency_ms(),
             "latency_histogram_ms": self.latency.buckets(),
+            "json_replies": {"unfenced": self.unfenced, "repaired": self.repaired},
         }
 
 
