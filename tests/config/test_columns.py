@@ -186,6 +186,56 @@ def test_an_expression_can_read_another_expression() -> None:
     assert data["framed"].tolist() == ["[alphaalpha]"] * 3
 
 
+@pytest.mark.parametrize(
+    ("template", "dtype", "expected"),
+    [
+        ("{{ 2.7 }}", "int", 2),
+        ("{{ -2.7 }}", "int", -2),
+        ("{{ '3' }}", "float", 3.0),
+        ("{{ 0 }}", "bool", False),
+        ("{{ 0.5 }}", "bool", False),
+        ("{{ 'TRUE' }}", "bool", True),
+        ("{{ 'yes' }}", "bool", False),
+        ("{{ 1.5 }}", "str", "1.5"),
+    ],
+)
+def test_an_expression_dtype_casts_the_text_as_data_designers_cast_type_does(
+    template: str, dtype: str, expected: Any
+) -> None:
+    (value,) = generate(ExpressionColumn(name="e", template=template, dtype=dtype), n=1)["e"]
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_a_row_whose_expression_cannot_be_cast_is_dropped_with_the_reason() -> None:
+    config = DatasetConfig(
+        [
+            IntegerSampler(name="n", low=0, high=3),
+            ExpressionColumn(name="e", template="{{ 'many' if n == 0 else n * 10 }}", dtype="int"),
+        ]
+    )
+    result = preview(config, 40)
+    assert result.metadata["outcome"] == "partial"
+    assert set(result.dataset["e"]) == {10, 20, 30}
+    (reason,) = result.metadata["row_groups"][0]["drop_reasons"]
+    assert reason.startswith(
+        "step 'e' failed: ValueError: cannot cast 'many' to int: ValueError: could not convert"
+    )
+
+
+def test_a_dropped_column_is_generated_and_read_by_others_but_not_written(tmp_path: Path) -> None:
+    columns = [
+        IntegerSampler(name="n", low=0, high=9, drop=True),
+        ExpressionColumn(name="twice", template="{{ n * 2 }}", dtype="int"),
+    ]
+    data = generate(*columns, n=20)
+    assert list(data.columns) == ["twice"]
+    numbers = generate(IntegerSampler(name="n", low=0, high=9), n=20)["n"]
+    assert data["twice"].tolist() == [n * 2 for n in numbers]
+    written = build(DatasetConfig(columns), 5, tmp_path / "out")
+    assert list(pd.read_parquet(written.output_dir / "parquet-files").columns) == ["twice"]
+
+
 FRUIT = CategorySampler(name="fruit", values=["mango", "papaya", "lychee"])
 TEXT = LLMTextColumn(
     name="blurb",
@@ -493,14 +543,15 @@ def llm_structured(schema: Any, **extra: Any) -> dict[str, Any]:
 REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "unknown column type": (
         {"columns": [{"type": "nope", "name": "a"}]},
-        "columns[0] 'a'.type: unknown column type 'nope'; known: ['bernoulli', 'category', "
-        "'custom', 'datetime', 'expression', 'gaussian', 'integer', 'llm_structured', 'llm_text', "
-        "'person', 'seed_dataset', 'uniform', 'uuid']",
+        "columns[0] 'a'.type: unknown column type 'nope'; known: ['bernoulli', "
+        "'bernoulli_mixture', 'binomial', 'category', 'custom', 'datetime', 'expression', "
+        "'gaussian', 'integer', 'llm_structured', 'llm_text', 'person', 'poisson', 'scipy', "
+        "'seed_dataset', 'subcategory', 'timedelta', 'uniform', 'uuid']",
     ),
     "unknown field": (
         {"columns": [{"type": "uniform", "name": "a", "lo": 1}]},
         "columns[0] 'a': unknown fields ['lo'] for a 'uniform' column; "
-        "known: ['high', 'low', 'name']",
+        "known: ['conditional_params', 'convert_to', 'drop', 'high', 'low', 'name']",
     ),
     "missing required field": (
         {"columns": [{"type": "expression", "name": "a"}]},
@@ -679,8 +730,9 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "unknown model field": (
         {"columns": [uuid_column()], "models": [{"alias": "m", "temp": 1}]},
         "models[0] 'm': unknown fields ['temp'] for a model; known: ['alias', 'api_key_env', "
-        "'base_url', 'max_parallel_requests', 'max_tokens', 'mock', 'model', 'provider', "
-        "'slow_request_warning_s', 'temperature', 'timeout_s']",
+        "'base_url', 'extra_body', 'extra_headers', 'max_completion_tokens', "
+        "'max_parallel_requests', 'max_tokens', 'mock', 'model', 'provider', 'seed', "
+        "'slow_request_warning_s', 'stop', 'temperature', 'timeout_s', 'top_p']",
     ),
     "mock rate out of range": (
         {"columns": [uuid_column()], "models": [{"alias": "m", "mock": {"error_rate": 2}}]},

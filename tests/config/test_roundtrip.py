@@ -5,8 +5,9 @@ type with valid parameters (sequences given as lists or tuples, since the classe
 templates and dependencies that refer only to earlier columns, optional processors that refer
 to columns existing when they run (pre_batch ones see only the batch columns), and one or two
 mock models with random `MockSettings`. Category values are of one kind and integers fit in 64
-bits, as the config requires. The property is plain equality after the round trip; it is not
-weakened for tuples or floats.
+bits, as the config requires. Any column may be dropped (`drop`), samplers may carry
+`conditional_params` over earlier columns, numeric ones a `convert_to`, expressions a `dtype`.
+The property is plain equality after the round trip; it is not weakened for tuples or floats.
 
 Every strategy is built once at import; references to earlier columns are drawn as indices and
 resolved against the names known at that point, so generating (and shrinking) stays cheap.
@@ -26,8 +27,12 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from rowforge.config.columns import (
+    EXPRESSION_DTYPES,
     PERSON_FIELDS,
+    TIME_UNITS,
+    BernoulliMixtureSampler,
     BernoulliSampler,
+    BinomialSampler,
     CategorySampler,
     Column,
     CustomColumn,
@@ -38,7 +43,11 @@ from rowforge.config.columns import (
     LLMStructuredColumn,
     LLMTextColumn,
     PersonSampler,
+    PoissonSampler,
+    ScipySampler,
     SeedDatasetColumns,
+    SubcategorySampler,
+    TimedeltaSampler,
     UniformSampler,
     UUIDSampler,
 )
@@ -113,8 +122,133 @@ UNIFORM = (
     .filter(lambda p: p[0] < p[1])
     .map(lambda p: lambda name, known, aliases: UniformSampler(name=name, low=p[0], high=p[1]))
 )
-GAUSSIAN = st.tuples(FINITE, POSITIVE).map(
-    lambda p: lambda name, known, aliases: GaussianSampler(name=name, mean=p[0], stddev=p[1])
+
+# -- samplers with conditions: parameters are drawn as dicts, for the column and each condition --
+
+
+@attrs.frozen
+class Ref:
+    """A reference to an earlier column (an index into those known when it is resolved)."""
+
+    index: int
+
+    def resolve(self, known: tuple[str, ...]) -> str:
+        return known[self.index % len(known)]
+
+
+#: A condition: a literal expression, or a test of an earlier column (`Ref`).
+CONDITIONS = st.one_of(st.sampled_from(["true", "1 > 2", "not false"]), st.integers(0, 50))
+CONVERT_TO = st.sampled_from([None, "int", "float", "str"])
+
+
+def _condition(drawn: str | int, known: tuple[str, ...]) -> str:
+    if isinstance(drawn, str):
+        return drawn
+    return f"{Ref(drawn).resolve(known)} == 1" if known else "false"
+
+
+def _resolved(params: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v.resolve(known) if isinstance(v, Ref) else v for k, v in params.items()}
+
+
+@st.composite
+def samplers(
+    draw: st.DrawFn, cls: type[Column], params: st.SearchStrategy[dict[str, Any]], numeric: bool
+) -> Factory:
+    """`cls` with drawn parameters, up to two conditions with parameters of their own and (for a
+    numeric sampler) a `convert_to`. A sampler whose parameters name an earlier column (`Ref`)
+    needs one: as the first column it is a poisson sampler instead."""
+    own = draw(params)
+    conditions = draw(st.lists(st.tuples(CONDITIONS, params), max_size=2))
+    extra = {"convert_to": draw(CONVERT_TO)} if numeric else {}
+
+    def make(name: str, known: tuple[str, ...], aliases: list[str]) -> Column:
+        if not known and any(isinstance(v, Ref) for v in own.values()):
+            return PoissonSampler(name=name, mean=1.0)
+        conditional = {_condition(c, known): _resolved(p, known) for c, p in conditions}
+        return cls(name=name, **_resolved(own, known), conditional_params=conditional, **extra)
+
+    return make
+
+
+def _optional(required: dict[str, Any], **optional: Any) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+LOC_SCALE = {"loc": FINITE, "scale": POSITIVE}
+#: Distributions with valid parameters: numpy-drawn ones, and one scipy draws.
+MIXED_DISTRIBUTIONS = st.one_of(
+    st.tuples(st.just("norm"), _optional({}, **LOC_SCALE)),
+    st.tuples(st.just("gamma"), _optional({"a": POSITIVE}, **LOC_SCALE)),
+    st.tuples(st.just("lognorm"), _optional({"s": POSITIVE}, **LOC_SCALE)),
+    st.tuples(st.just("poisson"), _optional({"mu": st.floats(0, 1e6)}, loc=INT64)),
+    st.tuples(
+        st.just("binom"),
+        _optional({"n": st.integers(0, 2**62), "p": st.floats(0, 1)}, loc=INT64),
+    ),
+    st.tuples(st.just("weibull_min"), st.fixed_dictionaries({"c": st.floats(0.5, 5)})),
+)
+SCIPY_DISTRIBUTIONS = st.one_of(
+    st.tuples(st.just("gamma"), st.fixed_dictionaries({"a": st.floats(0.1, 10)})),
+    st.tuples(st.just("expon"), _optional({}, scale=st.floats(0.1, 10))),
+    st.tuples(st.just("poisson"), st.fixed_dictionaries({"mu": st.floats(0.1, 100)})),
+)
+
+
+def _distribution(named: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"dist_name": named[0], "dist_params": named[1]}
+
+
+GAUSSIAN = samplers(
+    GaussianSampler, st.fixed_dictionaries({"mean": FINITE, "stddev": POSITIVE}), numeric=True
+)
+BINOMIAL = samplers(
+    BinomialSampler,
+    st.fixed_dictionaries({"n": st.integers(0, 2**63 - 1), "p": st.floats(0, 1)}),
+    numeric=True,
+)
+POISSON = samplers(
+    PoissonSampler, st.fixed_dictionaries({"mean": st.floats(0, 1e18)}), numeric=True
+)
+MIXTURE = samplers(
+    BernoulliMixtureSampler,
+    st.tuples(st.floats(0, 1), MIXED_DISTRIBUTIONS).map(
+        lambda t: {"p": t[0], **_distribution(t[1])}
+    ),
+    numeric=True,
+)
+SCIPY = samplers(ScipySampler, SCIPY_DISTRIBUTIONS.map(_distribution), numeric=True)
+TIMEDELTA = samplers(
+    TimedeltaSampler,
+    st.tuples(st.integers(0, 10**6), st.integers(1, 10**6), st.sampled_from(list(TIME_UNITS)))
+    .map(lambda t: (t[0], t[0] + t[1], t[2]))
+    .flatmap(
+        lambda t: st.fixed_dictionaries(
+            {
+                "dt_min": st.just(t[0]),
+                "dt_max": st.just(t[1]),
+                "unit": st.just(t[2]),
+                "reference_column_name": st.integers(0, 50).map(Ref),
+            }
+        )
+    ),
+    numeric=False,
+)
+#: Subcategory values of one kind (chosen once per column, for it and its conditions).
+SUBCATEGORY_KINDS = [st.text(max_size=10), st.one_of(INT64, FINITE), st.booleans()]
+SUBCATEGORY = st.sampled_from(SUBCATEGORY_KINDS).flatmap(
+    lambda kind: samplers(
+        SubcategorySampler,
+        st.fixed_dictionaries(
+            {
+                "category": st.integers(0, 50).map(Ref),
+                "values": st.dictionaries(
+                    st.text(max_size=5), sequence(kind, min_size=1, max_size=3), min_size=1
+                ),
+            }
+        ),
+        numeric=False,
+    )
 )
 INTEGER = (
     st.tuples(INT64, INT64)
@@ -164,9 +298,9 @@ SCHEMAS = st.sampled_from(
 )
 
 
-def _expression(template: Template) -> Factory:
+def _expression(template: Template, dtype: str) -> Factory:
     return lambda name, known, aliases: ExpressionColumn(
-        name=name, template=template.resolve(known)
+        name=name, template=template.resolve(known), dtype=dtype
     )
 
 
@@ -202,7 +336,7 @@ def _custom(function: str, depends: Any, kind: str, resize: bool) -> Factory:
     return make
 
 
-EXPRESSION = TEMPLATES.map(_expression)
+EXPRESSION = st.builds(_expression, TEMPLATES, st.sampled_from(EXPRESSION_DTYPES))
 LLM = st.builds(
     _llm,
     TEMPLATES,
@@ -246,12 +380,18 @@ SEED = st.builds(
 
 COLUMNS = st.one_of(
     categories(),
+    SUBCATEGORY,
     UNIFORM,
     GAUSSIAN,
     INTEGER,
     BERNOULLI,
+    BINOMIAL,
+    POISSON,
+    MIXTURE,
+    SCIPY,
     UUID,
     DATETIME,
+    TIMEDELTA,
     PERSON,
     EXPRESSION,
     LLM,
@@ -400,6 +540,8 @@ def dataset_configs(draw: st.DrawFn) -> DatasetConfig:
         names, draw(st.lists(COLUMNS, min_size=len(names), max_size=len(names))), strict=True
     ):
         column = factory(name, outputs, aliases)
+        if draw(st.booleans()):
+            column = attrs.evolve(column, drop=True)
         columns.append(column)
         outputs += column.outputs()
     return DatasetConfig(

@@ -6,19 +6,24 @@ errors are `FieldError`s (a `ConfigError`) naming the column and field: `column 
 field's type is checked too (a YAML typo gives a string where a number or a list belongs), so a
 bad value is always a `ConfigError`, never a `TypeError` from deeper down. Turning columns into
 executable steps is `rowforge.config.compile`'s job, so this module stays pure data.
+
+Every column may be `drop`ped (generated and read by others, not written); every sampler with
+parameters takes `conditional_params`, and every numeric one `convert_to` (data-designer's
+fields, with its meaning).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 
-from rowforge.errors import ConfigError
+from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import reference
 from rowforge.models.config import FieldError, describe
 from rowforge.templates import referenced_columns, template_problem
@@ -91,17 +96,27 @@ def _template(column: Any, field: str, optional: bool = False) -> None:
         raise _fail(column, field, problem)
 
 
+#: Metadata of a field added to column types that existed before it: `to_dict` leaves it out
+#: at its default, so a config that does not use it saves (and fingerprints) as it did before.
+OPTIONAL = {"optional": True}
+
+
 @attrs.frozen(kw_only=True)
 class Column:
-    """Base of every column type."""
+    """Base of every column type.
+
+    `drop`: the column is generated, and other columns may read it, but it is not written.
+    """
 
     TYPE: ClassVar[str] = ""
     name: str
+    drop: bool = attrs.field(default=False, metadata=OPTIONAL)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             problem = f"must be an identifier, got {describe(self.name)}"
             raise FieldError(f"column name {problem}", "name", problem)
+        _boolean(self, "drop")
         self.validate()
 
     def validate(self) -> None:
@@ -116,8 +131,18 @@ class Column:
         return (self.name,)
 
     def to_dict(self) -> dict[str, Any]:
-        fields = attrs.asdict(self, recurse=False, filter=lambda a, v: a.init)
+        fields = attrs.asdict(self, recurse=False, filter=_written)
         return {"type": self.TYPE, **{k: _plain(v) for k, v in fields.items()}}
+
+
+def _written(attribute: attrs.Attribute[Any], value: Any) -> bool:
+    """Whether `to_dict` writes the field: every init field, an `OPTIONAL` one unless default."""
+    if not attribute.init:
+        return False
+    if not attribute.metadata.get("optional"):
+        return True
+    factory = getattr(attribute.default, "factory", None)  # an `attrs.Factory`
+    return bool(value != (attribute.default if factory is None else factory()))
 
 
 def _plain(value: Any) -> Any:
@@ -149,9 +174,140 @@ def _kind(value: Any) -> str:
 
 # -- samplers ----------------------------------------------------------------------------------
 
+#: The fields of a sampler that are not parameters of its distribution.
+_NOT_PARAMETERS = frozenset({"name", "drop", "conditional_params", "convert_to"})
+
+
+def condition_template(condition: str) -> str:
+    """The template a `conditional_params` condition is rendered with; as in data-designer, the
+    condition holds on a row where it renders as `True`."""
+    return "{{ " + condition + " }}"
+
+
+def _deep(value: Any, depth: int = 0) -> Any:
+    """Lists become tuples at any depth (mappings are copied), so a config equals itself after a
+    trip through YAML; what is nested deeper than any config is kept for `validate` to refuse."""
+    if depth > _MAX_JSON_DEPTH:
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(_deep(item, depth + 1) for item in value)
+    if isinstance(value, Mapping):
+        return {key: _deep(item, depth + 1) for key, item in value.items()}
+    return value
+
 
 @attrs.frozen(kw_only=True)
-class CategorySampler(Column):
+class Sampler(Column):
+    """Base of the samplers that have parameters.
+
+    `conditional_params` (data-designer's) maps conditions, Jinja2 expressions over other
+    columns such as `"age > 60"`, to parameters that replace the column's own on the rows where
+    the condition holds; when several hold, the last one declared wins, as in data-designer.
+    The column then reads the columns its conditions name.
+    """
+
+    conditional_params: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, converter=_deep, metadata=OPTIONAL
+    )
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.variants()  # a condition's parameters are checked like the column's own
+
+    def value_kinds(self) -> set[str]:
+        """The kinds of value (`_kind`) the parameters list, where they list values (categories):
+        a condition's parameters must not bring another kind into the column."""
+        return set()
+
+    def own_dependencies(self) -> set[str]:
+        """Columns the parameters read (a subcategory's category, a timedelta's reference)."""
+        return set()
+
+    def dependencies(self) -> set[str]:
+        names = self.own_dependencies()
+        for condition, variant in self.variants():
+            where = f"column {self.name!r}.conditional_params[{condition!r}]"
+            names |= referenced_columns(condition_template(condition), where)
+            names |= variant.own_dependencies()
+        return names
+
+    def variants(self) -> tuple[tuple[str, Self], ...]:
+        """(condition, this column with the condition's parameters), in declaration order."""
+        if not isinstance(self.conditional_params, Mapping):
+            raise _fail(
+                self,
+                "conditional_params",
+                "must be a mapping of conditions to parameters, "
+                f"got {describe(self.conditional_params)}",
+            )
+        kinds = self.value_kinds()
+        variants = []
+        for condition, params in self.conditional_params.items():
+            variant = self._variant(condition, params)
+            kinds |= variant.value_kinds()
+            if len(kinds) > 1:
+                raise _fail(
+                    self,
+                    f"conditional_params[{condition!r}].values",
+                    f"must be of the column's one kind, got {' and '.join(sorted(kinds))}",
+                )
+            variants.append((condition, variant))
+        return tuple(variants)
+
+    def _variant(self, condition: Any, params: Any) -> Self:
+        if not isinstance(condition, str) or not condition.strip():
+            raise _fail(
+                self,
+                "conditional_params",
+                f"conditions must be Jinja2 expressions (strings), got {describe(condition)}",
+            )
+        where = f"conditional_params[{condition!r}]"
+        problem = template_problem(condition_template(condition))
+        if problem:
+            raise _fail(self, where, problem)
+        if not isinstance(params, Mapping) or not params:
+            raise _fail(self, where, f"must be a mapping of parameters, got {describe(params)}")
+        known = sorted(
+            a.name for a in attrs.fields(type(self)) if a.init and a.name not in _NOT_PARAMETERS
+        )
+        unknown = sorted((key for key in params if key not in known), key=repr)
+        if unknown:
+            raise _fail(
+                self, where, f"unknown parameters {unknown} of a {self.TYPE!r}; known: {known}"
+            )
+        try:
+            return attrs.evolve(self, conditional_params={}, **params)
+        except FieldError as error:
+            field = f"{where}.{error.field}" if error.field else where
+            raise _fail(self, field, error.problem) from None
+
+
+#: What `convert_to` accepts (data-designer's conversions of numeric samplers).
+CONVERSIONS = ("int", "float", "str")
+
+
+@attrs.frozen(kw_only=True)
+class NumericSampler(Sampler):
+    """Base of the samplers of numbers (and bernoulli's booleans, data-designer's 0 and 1).
+
+    `convert_to` converts each value as data-designer does: "int" rounds half to even (pandas'
+    `round`), "float" and "str" convert; a boolean counts as 1 or 0.
+    """
+
+    convert_to: Literal["int", "float", "str"] | None = attrs.field(default=None, metadata=OPTIONAL)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        if self.convert_to is not None and self.convert_to not in CONVERSIONS:
+            raise _fail(
+                self,
+                "convert_to",
+                f"must be one of {list(CONVERSIONS)}, got {describe(self.convert_to)}",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class CategorySampler(Sampler):
     """One of `values`, with optional `weights` (any positive numbers)."""
 
     TYPE: ClassVar[str] = "category"
@@ -164,7 +320,7 @@ class CategorySampler(Column):
         if not self.values:
             raise _fail(self, "values", "needs at least one value")
         # One column holds one type: [1, "two"] or [true, 1] could not be written to Parquet.
-        kinds = sorted({_kind(v) for v in self.values if v is not None})
+        kinds = sorted(self.value_kinds())
         if len(kinds) > 1:
             raise _fail(self, "values", f"must all be of one kind, got {' and '.join(kinds)}")
         big = [v for v in self.values if isinstance(v, int) and not INT64[0] <= v <= INT64[1]]
@@ -184,9 +340,69 @@ class CategorySampler(Column):
             ):
                 raise _fail(self, "weights", "must be non-negative finite numbers, not all zero")
 
+    def value_kinds(self) -> set[str]:
+        return {_kind(v) for v in self.values if v is not None}
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """Why `value` cannot be one value of a column of scalars (a string, a boolean, a finite
+    number, an integer that fits in 64 bits), or None."""
+    if isinstance(value, str | bool):
+        return None
+    if isinstance(value, int):
+        return (
+            None if INT64[0] <= value <= INT64[1] else f"integers must fit in 64 bits, got {value}"
+        )
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"numbers must be finite, got {value}"
+    return f"must be strings, numbers or booleans, got {describe(value)}"
+
 
 @attrs.frozen(kw_only=True)
-class UniformSampler(Column):
+class SubcategorySampler(Sampler):
+    """One of `values[c]`, uniformly, where c is the row's value of the column `category`
+    (data-designer's `subcategory`: its keys are strings, and a row whose category value has
+    no key fails)."""
+
+    TYPE: ClassVar[str] = "subcategory"
+    category: str
+    values: Mapping[str, tuple[Any, ...]] = attrs.field(converter=_deep)
+
+    def validate(self) -> None:
+        if not isinstance(self.category, str) or not self.category.isidentifier():
+            raise _fail(self, "category", f"must be a column name, got {describe(self.category)}")
+        if not isinstance(self.values, Mapping) or not self.values:
+            raise _fail(
+                self,
+                "values",
+                "must be a mapping of category values to lists of values, "
+                f"got {describe(self.values)}",
+            )
+        for key, choices in self.values.items():
+            if not isinstance(key, str):
+                raise _fail(
+                    self, "values", f"keys must be category values (strings), got {describe(key)}"
+                )
+            if not isinstance(choices, tuple) or not choices:
+                raise _fail(
+                    self, f"values[{key!r}]", f"must be a non-empty list, got {describe(choices)}"
+                )
+            problem = next(filter(None, map(_scalar_problem, choices)), None)
+            if problem:
+                raise _fail(self, f"values[{key!r}]", problem)
+        kinds = sorted(self.value_kinds())
+        if len(kinds) > 1:
+            raise _fail(self, "values", f"must all be of one kind, got {' and '.join(kinds)}")
+
+    def value_kinds(self) -> set[str]:
+        return {_kind(v) for choices in self.values.values() for v in choices}
+
+    def own_dependencies(self) -> set[str]:
+        return {self.category}
+
+
+@attrs.frozen(kw_only=True)
+class UniformSampler(NumericSampler):
     """A float drawn uniformly from [low, high)."""
 
     TYPE: ClassVar[str] = "uniform"
@@ -200,7 +416,7 @@ class UniformSampler(Column):
 
 
 @attrs.frozen(kw_only=True)
-class GaussianSampler(Column):
+class GaussianSampler(NumericSampler):
     """A float from a normal distribution."""
 
     TYPE: ClassVar[str] = "gaussian"
@@ -214,7 +430,7 @@ class GaussianSampler(Column):
 
 
 @attrs.frozen(kw_only=True)
-class IntegerSampler(Column):
+class IntegerSampler(NumericSampler):
     """An integer drawn uniformly from [low, high] (both included)."""
 
     TYPE: ClassVar[str] = "integer"
@@ -227,18 +443,229 @@ class IntegerSampler(Column):
             raise _fail(self, "low", f"must not exceed high ({self.low} > {self.high})")
 
 
+def _probability(column: Any, field: str) -> None:
+    value = getattr(column, field)
+    if not _is_number(value):
+        raise _fail(column, field, f"must be a number in [0, 1], got {describe(value)}")
+    if not 0 <= value <= 1:
+        raise _fail(column, field, f"must be in [0, 1], got {value}")
+
+
 @attrs.frozen(kw_only=True)
-class BernoulliSampler(Column):
+class BernoulliSampler(NumericSampler):
     """True with probability `p`."""
 
     TYPE: ClassVar[str] = "bernoulli"
     p: float = 0.5
 
     def validate(self) -> None:
-        if not _is_number(self.p):
-            raise _fail(self, "p", f"must be a number in [0, 1], got {describe(self.p)}")
-        if not 0 <= self.p <= 1:
-            raise _fail(self, "p", f"must be in [0, 1], got {self.p}")
+        _probability(self, "p")
+
+
+@attrs.frozen(kw_only=True)
+class BinomialSampler(NumericSampler):
+    """The number of successes in `n` independent trials that each succeed with probability `p`
+    (data-designer's `binomial`)."""
+
+    TYPE: ClassVar[str] = "binomial"
+    n: int
+    p: float
+
+    def validate(self) -> None:
+        _integers(self, "n")
+        if self.n < 0:
+            raise _fail(self, "n", f"must be >= 0, got {self.n}")
+        _probability(self, "p")
+
+
+#: numpy refuses Poisson rates near 2**63; anything this large is a typo anyway.
+POISSON_MAX_MEAN = 1e18
+
+
+@attrs.frozen(kw_only=True)
+class PoissonSampler(NumericSampler):
+    """A count of events whose mean (and variance) is `mean` (data-designer's `poisson`)."""
+
+    TYPE: ClassVar[str] = "poisson"
+    mean: float
+
+    def validate(self) -> None:
+        _numbers(self, "mean")
+        if not 0 <= self.mean <= POISSON_MAX_MEAN:
+            raise _fail(self, "mean", f"must be in [0, {POISSON_MAX_MEAN:g}], got {self.mean}")
+
+
+def _finite(value: Any) -> bool:
+    """A finite int or float (not a bool); an int too large for a float is not."""
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+#: A distribution parameter's check: what it must be, as a predicate on a finite number.
+_PARAMETER_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "real": (lambda v: True, "a finite number"),
+    "positive": (lambda v: v > 0, "a number > 0"),
+    "probability": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "rate": (lambda v: 0 <= v <= POISSON_MAX_MEAN, f"a number in [0, {POISSON_MAX_MEAN:g}]"),
+    "count": (lambda v: isinstance(v, int) and 0 <= v <= INT64[1], "an integer >= 0"),
+    "integer": (lambda v: isinstance(v, int) and INT64[0] <= v <= INT64[1], "an integer"),
+}
+
+
+@attrs.frozen
+class Distribution:
+    """A scipy.stats distribution that `bernoulli_mixture` draws with numpy, without scipy: its
+    parameters (scipy's names), each with its check (`_PARAMETER_CHECKS`) and its default (None
+    when it is required). How each is drawn is `rowforge.config.compile`'s `NUMPY_DRAWS`."""
+
+    parameters: Mapping[str, tuple[str, float | None]]
+    discrete: bool = False
+
+    def arguments(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every parameter's value: the given one, else its default."""
+        return {name: given.get(name, default) for name, (_, default) in self.parameters.items()}
+
+    def problem(self, given: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(parameter, what is wrong) for parameters these do not accept, or None."""
+        unknown = sorted((key for key in given if key not in self.parameters), key=repr)
+        if unknown:
+            return "", f"unknown parameters {unknown}; known: {sorted(self.parameters)}"
+        for name, (check, default) in self.parameters.items():
+            if name not in given:
+                if default is None:
+                    return name, "is required"
+                continue
+            test, wanted = _PARAMETER_CHECKS[check]
+            if not test(given[name]):
+                return name, f"must be {wanted}, got {given[name]!r}"
+        return None
+
+
+_LOCATION_SCALE = {"loc": ("real", 0.0), "scale": ("positive", 1.0)}
+
+#: The distributions `bernoulli_mixture` draws without scipy (others need it), by scipy name.
+NUMPY_DISTRIBUTIONS: dict[str, Distribution] = {
+    "norm": Distribution(_LOCATION_SCALE),
+    "uniform": Distribution(_LOCATION_SCALE),
+    "expon": Distribution(_LOCATION_SCALE),
+    "gamma": Distribution({"a": ("positive", None), **_LOCATION_SCALE}),
+    "beta": Distribution({"a": ("positive", None), "b": ("positive", None), **_LOCATION_SCALE}),
+    "lognorm": Distribution({"s": ("positive", None), **_LOCATION_SCALE}),
+    "poisson": Distribution({"mu": ("rate", None), "loc": ("integer", 0)}, discrete=True),
+    "binom": Distribution(
+        {"n": ("count", None), "p": ("probability", None), "loc": ("integer", 0)}, discrete=True
+    ),
+}
+
+SCIPY_MISSING = "needs scipy, which is not installed: pip install 'rowforge[scipy]'"
+
+
+def _dist_params(column: Any) -> None:
+    """`dist_params` maps parameter names to finite numbers."""
+    params = column.dist_params
+    if not isinstance(params, Mapping):
+        raise _fail(
+            column,
+            "dist_params",
+            f"must be a mapping of parameter names to numbers, got {describe(params)}",
+        )
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise _fail(column, "dist_params", f"keys must be strings, got {describe(key)}")
+        if not _finite(value):
+            raise _fail(
+                column, f"dist_params.{key}", f"must be a finite number, got {describe(value)}"
+            )
+
+
+def scipy_distribution(column: Any) -> Any:
+    """`scipy.stats.<dist_name>(**dist_params)` of `column`, checked by drawing once: a
+    `FieldError` when scipy is missing, the name is not a univariate scipy.stats distribution
+    or the parameters do not fit it (a discrete one also needs an integer `loc`)."""
+    try:
+        stats = importlib.import_module("scipy.stats")
+    except ImportError:
+        raise _fail(column, "dist_name", SCIPY_MISSING) from None
+    name = column.dist_name
+    public = isinstance(name, str) and name.isidentifier() and not name.startswith("_")
+    family = getattr(stats, name, None) if public else None
+    if not isinstance(family, stats.rv_continuous | stats.rv_discrete):
+        raise _fail(
+            column,
+            "dist_name",
+            f"must name a scipy.stats distribution such as 'norm' or 'gamma', got {describe(name)}",
+        )
+    loc = column.dist_params.get("loc", 0)
+    if isinstance(family, stats.rv_discrete) and not float(loc).is_integer():
+        raise _fail(column, "dist_params.loc", f"must be an integer for {name!r}, got {loc!r}")
+    import numpy as np
+
+    try:
+        frozen = family(**column.dist_params)
+        frozen.rvs(random_state=np.random.default_rng(0))
+    except Exception as error:  # scipy's checks: wrong names, values out of the domain
+        raise _fail(
+            column, "dist_params", f"do not fit scipy.stats.{name}: {describe_error(error)}"
+        ) from None
+    return frozen
+
+
+@attrs.frozen(kw_only=True)
+class BernoulliMixtureSampler(NumericSampler):
+    """With probability `p` a draw from the distribution `dist_name` with `dist_params`
+    (scipy.stats names and parameters), else 0: data-designer's `bernoulli_mixture`.
+
+    The distributions of `NUMPY_DISTRIBUTIONS` are drawn with numpy, so they need no scipy; any
+    other univariate scipy.stats distribution is drawn with scipy (the `scipy` extra).
+    """
+
+    TYPE: ClassVar[str] = "bernoulli_mixture"
+    p: float
+    dist_name: str
+    dist_params: Mapping[str, Any] = attrs.field(factory=dict, converter=_deep)
+
+    def validate(self) -> None:
+        _probability(self, "p")
+        if not isinstance(self.dist_name, str):
+            raise _fail(
+                self, "dist_name", f"must be a distribution name, got {describe(self.dist_name)}"
+            )
+        _dist_params(self)
+        known = NUMPY_DISTRIBUTIONS.get(self.dist_name)
+        if known is None:
+            try:
+                scipy_distribution(self)
+            except FieldError as error:
+                if error.problem != SCIPY_MISSING:
+                    raise
+                raise _fail(
+                    self,
+                    "dist_name",
+                    f"{self.dist_name!r} is drawn with scipy, which is not installed: pip "
+                    f"install 'rowforge[scipy]'; without it: {sorted(NUMPY_DISTRIBUTIONS)}",
+                ) from None
+            return
+        problem = known.problem(self.dist_params)
+        if problem:
+            parameter, text = problem
+            raise _fail(self, f"dist_params.{parameter}" if parameter else "dist_params", text)
+
+
+@attrs.frozen(kw_only=True)
+class ScipySampler(NumericSampler):
+    """A draw from any univariate scipy.stats distribution, `dist_name` with `dist_params`
+    (data-designer's `scipy`), with a numpy Generator seeded per row. Needs scipy:
+    `pip install 'rowforge[scipy]'`."""
+
+    TYPE: ClassVar[str] = "scipy"
+    dist_name: str
+    dist_params: Mapping[str, Any] = attrs.field(factory=dict, converter=_deep)
+
+    def validate(self) -> None:
+        _dist_params(self)
+        scipy_distribution(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +681,7 @@ def _iso(value: Any) -> Any:
 
 
 @attrs.frozen(kw_only=True)
-class DatetimeSampler(Column):
+class DatetimeSampler(Sampler):
     """An ISO-8601 timestamp drawn uniformly between `start` and `end` (ISO strings)."""
 
     TYPE: ClassVar[str] = "datetime"
@@ -278,8 +705,50 @@ class DatetimeSampler(Column):
             raise _fail(self, field, f"must be an ISO-8601 date: {error}") from None
 
 
+#: A timedelta's `unit` (data-designer's letters) and the `datetime.timedelta` argument it is.
+TIME_UNITS = {"D": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
 @attrs.frozen(kw_only=True)
-class PersonSampler(Column):
+class TimedeltaSampler(Sampler):
+    """The datetime of column `reference_column_name` plus a whole number of `unit`s drawn
+    uniformly from [dt_min, dt_max) (data-designer's `timedelta`), as an ISO-8601 timestamp.
+    A row whose reference is not an ISO-8601 datetime fails."""
+
+    TYPE: ClassVar[str] = "timedelta"
+    dt_min: int
+    dt_max: int
+    reference_column_name: str
+    unit: Literal["D", "h", "m", "s"] = "D"
+
+    def validate(self) -> None:
+        _integers(self, "dt_min", "dt_max")
+        if self.dt_min < 0:
+            raise _fail(self, "dt_min", f"must be >= 0, got {self.dt_min}")
+        if not self.dt_min < self.dt_max:
+            raise _fail(self, "dt_min", f"must be below dt_max ({self.dt_min} >= {self.dt_max})")
+        if not isinstance(self.unit, str) or self.unit not in TIME_UNITS:
+            raise _fail(
+                self, "unit", f"must be one of {list(TIME_UNITS)}, got {describe(self.unit)}"
+            )
+        try:
+            dt.timedelta(**{TIME_UNITS[self.unit]: self.dt_max - 1})
+        except OverflowError:
+            raise _fail(
+                self, "dt_max", "is longer than the longest timedelta (999999999 days)"
+            ) from None
+        reference = self.reference_column_name
+        if not isinstance(reference, str) or not reference.isidentifier():
+            raise _fail(
+                self, "reference_column_name", f"must be a column name, got {describe(reference)}"
+            )
+
+    def own_dependencies(self) -> set[str]:
+        return {self.reference_column_name}
+
+
+@attrs.frozen(kw_only=True)
+class PersonSampler(Sampler):
     """A person attribute from Faker (offline, seeded): name, email, city, job..."""
 
     TYPE: ClassVar[str] = "person"
@@ -311,15 +780,31 @@ def _known_locale(locale: str) -> bool:
 # -- templates and models ----------------------------------------------------------------------
 
 
+#: What an expression's `dtype` accepts (data-designer's).
+EXPRESSION_DTYPES = ("str", "int", "float", "bool")
+
+
 @attrs.frozen(kw_only=True)
 class ExpressionColumn(Column):
-    """A sandboxed Jinja2 template over the row, e.g. `"{{ first_name }} {{ last_name }}"`."""
+    """A sandboxed Jinja2 template over the row, e.g. `"{{ first_name }} {{ last_name }}"`.
+
+    `dtype` casts the rendered text as data-designer's expression columns do: "float" and "int"
+    read it as a float ("int" then truncates toward zero), "bool" takes a number's truth or else
+    whether the text is "true" in any case; a text that cannot be cast fails its row.
+    """
 
     TYPE: ClassVar[str] = "expression"
     template: str
+    dtype: Literal["str", "int", "float", "bool"] = attrs.field(default="str", metadata=OPTIONAL)
 
     def validate(self) -> None:
         _template(self, "template")
+        if self.dtype not in EXPRESSION_DTYPES:
+            raise _fail(
+                self,
+                "dtype",
+                f"must be one of {list(EXPRESSION_DTYPES)}, got {describe(self.dtype)}",
+            )
 
     def dependencies(self) -> set[str]:
         return referenced_columns(self.template, f"column {self.name!r}.template")
@@ -530,12 +1015,18 @@ COLUMN_TYPES: dict[str, type[Column]] = {
     cls.TYPE: cls
     for cls in (
         CategorySampler,
+        SubcategorySampler,
         UniformSampler,
         GaussianSampler,
         IntegerSampler,
         BernoulliSampler,
+        BinomialSampler,
+        PoissonSampler,
+        BernoulliMixtureSampler,
+        ScipySampler,
         UUIDSampler,
         DatetimeSampler,
+        TimedeltaSampler,
         PersonSampler,
         ExpressionColumn,
         LLMTextColumn,

@@ -7,10 +7,14 @@ one cheap batch step per output column; a post-batch `DropColumns` removes the h
 How is data, not code: `COLUMN_COMPILERS`, at the end of this module, maps every registered
 column type (`columns.COLUMN_TYPES`) to a `ColumnCompiler`, its steps and its Arrow type; adding
 a column type is one entry there, and a test fails while a registered type has none.
-Samplers are batch steps with no inputs (seed steps): each row draws from its own
-`random.Random` keyed by (config seed, column, record index), so values are reproducible and
-independent of row-group boundaries and engines. Expressions and LLM columns are cell steps:
-a row moves on as soon as its own inputs are ready. Templates are compiled once per column.
+Samplers are batch steps: each row draws from its own `random.Random` keyed by (config seed,
+column, record index), so values are reproducible and independent of row-group boundaries and
+engines. Most read no column and are seed steps; a subcategory reads its category, a timedelta
+its reference, a sampler with `conditional_params` the columns its conditions name (each row
+draws with the parameters of the condition that holds there). Distributions numpy or scipy draw
+get a numpy Generator seeded from the row's `random.Random`. Expressions and LLM columns are cell
+steps: a row moves on as soon as its own inputs are ready. Templates are compiled once per
+column. A `drop: true` column is removed by a `DropColumns` after the config's processors.
 
 LLM steps call clients from a `ModelRegistry` (`rowforge.models.registry`), an async context
 manager the run enters around the engine, so HTTP sessions are opened in the run's event loop
@@ -25,7 +29,9 @@ every file of a run has one schema (see `rowforge.storage.arrow_types`).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import math
 import random
 import uuid
 from collections.abc import Callable
@@ -33,11 +39,17 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from rowforge.config.columns import (
+    INT64,
+    NUMPY_DISTRIBUTIONS,
+    TIME_UNITS,
+    BernoulliMixtureSampler,
     BernoulliSampler,
+    BinomialSampler,
     CategorySampler,
     Column,
     CustomColumn,
@@ -47,17 +59,25 @@ from rowforge.config.columns import (
     IntegerSampler,
     LLMStructuredColumn,
     LLMTextColumn,
+    NumericSampler,
     PersonSampler,
+    PoissonSampler,
+    Sampler,
+    ScipySampler,
     SeedDatasetColumns,
+    SubcategorySampler,
+    TimedeltaSampler,
     UniformSampler,
     UUIDSampler,
+    condition_template,
+    scipy_distribution,
 )
 from rowforge.config.dataset import DatasetConfig
-from rowforge.errors import ConfigError
+from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
 from rowforge.models.registry import ModelRegistry
-from rowforge.processors import DropColumns, Processor
-from rowforge.scheduler import RunConfig, Step
+from rowforge.processors import STAGES, DropColumns, Processor, RenameColumns
+from rowforge.scheduler import RowFailed, RunConfig, Step
 from rowforge.storage.arrow_types import conform, json_schema_type
 from rowforge.templates import compile_template, render
 
@@ -120,8 +140,27 @@ def compile_config(
     processors: list[Processor] = list(config.processors)
     if hidden:
         processors.insert(0, DropColumns(hidden))
+    dropped = _dropped(config)
+    if dropped:
+        processors.append(DropColumns(dropped))
     types = {c.name: kind for c in config.columns if (kind := column_type(c)) is not None}
     return CompiledConfig(tuple(steps), tuple(processors), run_config, registry, types)
+
+
+def _dropped(config: DatasetConfig) -> list[str]:
+    """The outputs of the `drop: true` columns, named as they are after the config's processors
+    (pre_batch ones run first), less those a processor drops itself: what a `DropColumns` run
+    after every processor removes (data-designer drops them after its processors too)."""
+    names = [name for column in config.columns if column.drop for name in column.outputs()]
+    for stage in STAGES:
+        for processor in config.processors:
+            if processor.stage != stage:
+                continue
+            if isinstance(processor, DropColumns):
+                names = [name for name in names if name not in processor.columns]
+            elif isinstance(processor, RenameColumns):
+                names = [processor.mapping.get(name, name) for name in names]
+    return names
 
 
 def compiler_for(column: Column) -> ColumnCompiler[Any]:
@@ -148,7 +187,15 @@ def _values_decide(_: Column) -> None:
 
 
 def _category_type(column: CategorySampler) -> pa.DataType | None:
-    values = column.values
+    return _values_type(column.values)
+
+
+def _subcategory_type(column: SubcategorySampler) -> pa.DataType | None:
+    return _values_type([value for values in column.values.values() for value in values])
+
+
+def _values_type(values: Any) -> pa.DataType | None:
+    """The Arrow type of a column that holds `values`, or None when they do not share one."""
     if all(isinstance(v, bool) for v in values):
         return pa.bool_()
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -162,37 +209,161 @@ def _structured_type(column: LLMStructuredColumn) -> pa.DataType:
     return json_schema_type(column.output_schema)
 
 
+#: The Arrow type of each `convert_to`.
+_CONVERTED_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+
+def _typed(type_of: Callable[[C], pa.DataType | None]) -> Callable[[C], pa.DataType | None]:
+    """A sampler's Arrow type: its `convert_to`'s, else `type_of` its own parameters and each
+    condition's (integers and floats together are floats)."""
+
+    def arrow_type(column: C) -> pa.DataType | None:
+        if isinstance(column, NumericSampler) and column.convert_to is not None:
+            return _CONVERTED_TYPES[column.convert_to]
+        variants = column.variants() if isinstance(column, Sampler) else ()
+        types = {type_of(column), *(type_of(variant) for _, variant in variants)}
+        if types == {pa.int64(), pa.float64()}:
+            return pa.float64()
+        return types.pop() if len(types) == 1 else None
+
+    return arrow_type
+
+
+def _distribution_type(column: BernoulliMixtureSampler | ScipySampler) -> pa.DataType:
+    return pa.int64() if _discrete(column) else pa.float64()
+
+
+def _expression_type(column: ExpressionColumn) -> pa.DataType:
+    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}.get(
+        column.dtype, pa.string()
+    )
+
+
 # -- samplers ----------------------------------------------------------------------------------
 
-#: Draws one value from the row's own generator (the second argument is the record index).
-Draw = Callable[[random.Random, Any], Any]
+#: Draws one value from the row's own generator, given the row's values of the columns the
+#: sampler reads (none, for most samplers).
+Draw = Callable[[random.Random, dict[str, Any]], Any]
 
 
 def _rng(seed: int, column: str, index: Any) -> random.Random:
     return random.Random(f"{seed}/{column}/{index}")
 
 
+def _numpy(rng: random.Random) -> np.random.Generator:
+    """A numpy Generator seeded from the row's generator, for what numpy or scipy draw."""
+    return np.random.default_rng(rng.getrandbits(128))
+
+
 def _sampled(draw_for: Callable[[C], Draw]) -> Callable[[C, CompileContext], tuple[Step, ...]]:
-    """A sampler's compiler: one batch step with no inputs (a seed step) drawing each row's
-    value from `draw_for(column)`."""
+    """A sampler's compiler: one batch step drawing each row's value from `draw_for(column)`,
+    or from `draw_for` the variant of the condition that holds on the row, then converting it
+    (`convert_to`). A sampler that reads no column is a seed step."""
 
     def steps(column: C, context: CompileContext) -> tuple[Step, ...]:
-        sample = _sampler(column.name, context.seed, draw_for(column))
-        return (Step(column.name, sample, kind="batch"),)
+        reads = sorted(column.dependencies())
+        draw = _converted(column, _conditional(column, draw_for))
+        sample = _sampler(column.name, context.seed, draw, reads)
+        return (Step(column.name, sample, kind="batch", depends_on=reads),)
 
     return steps
 
 
-def _sampler(name: str, seed: int, draw: Draw) -> Callable[[pd.DataFrame], list[Any]]:
+def _sampler(
+    name: str, seed: int, draw: Draw, reads: list[str]
+) -> Callable[[pd.DataFrame], list[Any]]:
+    """Each row's value, or `RowFailed` for a row where none can be drawn (its category has no
+    subcategories, its reference is not a datetime, `convert_to` cannot convert the value)."""
+
     def sample(frame: pd.DataFrame) -> list[Any]:
-        return [draw(_rng(seed, name, index), index) for index in frame.index]
+        columns = [frame[read].tolist() for read in reads]  # Python values, as cells get
+        rows = [dict(zip(reads, values, strict=True)) for values in zip(*columns, strict=True)]
+        if not reads:
+            rows = [{}] * len(frame)
+        return [
+            _drawn(draw, _rng(seed, name, index), row)
+            for index, row in zip(frame.index, rows, strict=True)
+        ]
 
     return sample
+
+
+def _drawn(draw: Draw, rng: random.Random, row: dict[str, Any]) -> Any:
+    try:
+        return draw(rng, row)
+    except Exception as error:  # this row's inputs or value: the other rows go on
+        return RowFailed(error)
+
+
+def _conditional(column: C, draw_for: Callable[[C], Draw]) -> Draw:
+    """`draw_for(column)`, except on rows where a condition of its `conditional_params` holds:
+    there the variant of the last condition that holds draws (data-designer's order)."""
+    draw = draw_for(column)
+    variants = column.variants() if isinstance(column, Sampler) else ()
+    if not variants:
+        return draw
+    choices = [
+        (
+            compile_template(
+                condition_template(condition),
+                f"column {column.name!r}.conditional_params[{condition!r}]",
+            ),
+            draw_for(variant),
+        )
+        for condition, variant in variants
+    ]
+
+    def conditional(rng: random.Random, row: dict[str, Any]) -> Any:
+        chosen = draw
+        for condition, variant in choices:
+            if render(condition, row) == "True":
+                chosen = variant
+        return chosen(rng, row)
+
+    return conditional
+
+
+def _to_int(value: Any) -> int:
+    """data-designer's "int": rounded half to even (pandas' `round`); a value that does not fit
+    in a 64-bit integer fails its row."""
+    number = round(int(value) if isinstance(value, bool) else value)
+    if not INT64[0] <= number <= INT64[1]:
+        raise ValueError(f"{value!r} does not fit in a 64-bit integer")
+    return number
+
+
+#: `convert_to`'s conversions; a boolean counts as 1 or 0, as data-designer's bernoulli gives.
+_CONVERSIONS: dict[str, Callable[[Any], Any]] = {
+    "int": _to_int,
+    "float": float,
+    "str": lambda value: str(int(value) if isinstance(value, bool) else value),
+}
+
+
+def _converted(column: Column, draw: Draw) -> Draw:
+    """`draw`, its values converted by the column's `convert_to` when it has one."""
+    if not isinstance(column, NumericSampler) or column.convert_to is None:
+        return draw
+    convert = _CONVERSIONS[column.convert_to]
+    return lambda rng, row: convert(draw(rng, row))
 
 
 def _draw_category(column: CategorySampler) -> Draw:
     values, weights = list(column.values), column.weights
     return lambda rng, _: rng.choices(values, weights=weights)[0]
+
+
+def _draw_subcategory(column: SubcategorySampler) -> Draw:
+    values, category = column.values, column.category
+
+    def subcategory(rng: random.Random, row: dict[str, Any]) -> Any:
+        value = row[category]
+        choices = values.get(value) if isinstance(value, str) else None
+        if choices is None:
+            raise ValueError(f"column {category!r} gives {value!r}, which has no subcategories")
+        return rng.choice(choices)
+
+    return subcategory
 
 
 def _draw_uniform(column: UniformSampler) -> Draw:
@@ -211,6 +382,63 @@ def _draw_bernoulli(column: BernoulliSampler) -> Draw:
     return lambda rng, _: rng.random() < column.p
 
 
+def _draw_binomial(column: BinomialSampler) -> Draw:
+    return lambda rng, _: int(_numpy(rng).binomial(column.n, column.p))
+
+
+def _draw_poisson(column: PoissonSampler) -> Draw:
+    return lambda rng, _: int(_numpy(rng).poisson(column.mean))
+
+
+#: How `bernoulli_mixture` draws the distributions of `columns.NUMPY_DISTRIBUTIONS` with numpy,
+#: given every parameter (scipy's names and meaning: `loc` shifts, `scale` stretches).
+NUMPY_DRAWS: dict[str, Callable[[np.random.Generator, dict[str, Any]], Any]] = {
+    "norm": lambda numpy, a: float(numpy.normal(a["loc"], a["scale"])),
+    "uniform": lambda numpy, a: float(numpy.uniform(a["loc"], a["loc"] + a["scale"])),
+    "expon": lambda numpy, a: a["loc"] + float(numpy.exponential(a["scale"])),
+    "gamma": lambda numpy, a: a["loc"] + float(numpy.gamma(a["a"], a["scale"])),
+    "beta": lambda numpy, a: a["loc"] + a["scale"] * float(numpy.beta(a["a"], a["b"])),
+    "lognorm": lambda numpy, a: a["loc"] + float(numpy.lognormal(math.log(a["scale"]), a["s"])),
+    "poisson": lambda numpy, a: a["loc"] + int(numpy.poisson(a["mu"])),
+    "binom": lambda numpy, a: a["loc"] + int(numpy.binomial(a["n"], a["p"])),
+}
+
+
+def _discrete(column: BernoulliMixtureSampler | ScipySampler) -> bool:
+    """Whether the column's distribution gives integers."""
+    if isinstance(column, BernoulliMixtureSampler) and column.dist_name in NUMPY_DISTRIBUTIONS:
+        return NUMPY_DISTRIBUTIONS[column.dist_name].discrete
+    stats = importlib.import_module("scipy.stats")
+    return isinstance(scipy_distribution(column).dist, stats.rv_discrete)
+
+
+def _from_scipy(column: BernoulliMixtureSampler | ScipySampler) -> Callable[[random.Random], Any]:
+    """A draw from the column's scipy.stats distribution, by the row's numpy Generator."""
+    frozen = scipy_distribution(column)
+    value = int if _discrete(column) else float
+    return lambda rng: value(frozen.rvs(random_state=_numpy(rng)))
+
+
+def _draw_scipy(column: ScipySampler) -> Draw:
+    draw = _from_scipy(column)
+    return lambda rng, _: draw(rng)
+
+
+def _from_numpy(column: BernoulliMixtureSampler) -> Callable[[random.Random], Any]:
+    """A draw from the column's distribution of `NUMPY_DISTRIBUTIONS`, by the row's Generator."""
+    arguments = NUMPY_DISTRIBUTIONS[column.dist_name].arguments(column.dist_params)
+    numpy_draw = NUMPY_DRAWS[column.dist_name]
+    return lambda rng: numpy_draw(_numpy(rng), arguments)
+
+
+def _draw_bernoulli_mixture(column: BernoulliMixtureSampler) -> Draw:
+    """data-designer's mixture: with probability p a draw from the distribution, else 0."""
+    by_numpy = column.dist_name in NUMPY_DISTRIBUTIONS
+    draw = _from_numpy(column) if by_numpy else _from_scipy(column)
+    zero = 0 if _discrete(column) else 0.0
+    return lambda rng, _: draw(rng) if rng.random() < column.p else zero
+
+
 def _draw_uuid(_: UUIDSampler) -> Draw:
     return lambda rng, _: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -219,6 +447,31 @@ def _draw_datetime(column: DatetimeSampler) -> Draw:
     start = dt.datetime.fromisoformat(column.start)
     span = dt.datetime.fromisoformat(column.end) - start
     return lambda rng, _: (start + span * rng.random()).isoformat(timespec="seconds")
+
+
+def _draw_timedelta(column: TimedeltaSampler) -> Draw:
+    reference, unit = column.reference_column_name, TIME_UNITS[column.unit]
+
+    def timedelta(rng: random.Random, row: dict[str, Any]) -> str:
+        offset = dt.timedelta(**{unit: rng.randrange(column.dt_min, column.dt_max)})
+        return (_moment(reference, row[reference]) + offset).isoformat(timespec="seconds")
+
+    return timedelta
+
+
+def _moment(reference: str, value: Any) -> dt.datetime:
+    """A reference column's value as a datetime: ISO-8601 text (what a `datetime` column gives)
+    or a datetime or date (what custom Python may give)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"column {reference!r} gives {value!r}, which is not an ISO-8601 datetime")
 
 
 def _draw_person(column: PersonSampler) -> Draw:
@@ -240,7 +493,40 @@ def _draw_person(column: PersonSampler) -> Draw:
 def _expression_steps(column: ExpressionColumn, _: CompileContext) -> tuple[Step, ...]:
     deps = sorted(column.dependencies())
     template = compile_template(column.template, f"column {column.name!r}.template")
-    return (Step(column.name, lambda row: render(template, row), depends_on=deps),)
+    if column.dtype == "str":
+        return (Step(column.name, lambda row: render(template, row), depends_on=deps),)
+    cast = _CASTS[column.dtype]
+
+    def expression(row: dict[str, Any]) -> Any:
+        text = render(template, row)
+        try:
+            return cast(text)
+        except (ValueError, OverflowError) as error:  # the row fails, as in data-designer
+            raise ValueError(
+                f"cannot cast {text!r} to {column.dtype}: {describe_error(error)}"
+            ) from None
+
+    return (Step(column.name, expression, depends_on=deps),)
+
+
+def _int_of(text: str) -> int:
+    """data-designer's `int(float(text))`; what does not fit in a 64-bit integer fails."""
+    number = int(float(text))
+    if not INT64[0] <= number <= INT64[1]:
+        raise ValueError("does not fit in a 64-bit integer")
+    return number
+
+
+def _bool_of(text: str) -> bool:
+    """data-designer's: a number's truth, else whether the text is "true" in any case."""
+    try:
+        return bool(int(float(text)))
+    except ValueError:
+        return text.lower() == "true"
+
+
+#: An expression's `dtype` casts of its rendered text (data-designer's `_cast_type`).
+_CASTS: dict[str, Callable[[str], Any]] = {"int": _int_of, "float": float, "bool": _bool_of}
 
 
 def _custom_steps(column: CustomColumn, _: CompileContext) -> tuple[Step, ...]:
@@ -416,15 +702,23 @@ def _parse(reply: str, schema: dict[str, Any]) -> tuple[Any, str]:
 #: Every column type of `rowforge.config.columns.COLUMN_TYPES` and how it compiles. A new column
 #: type is one entry here (tests/config/test_compile_table.py fails while one is missing).
 COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
-    CategorySampler: ColumnCompiler(_sampled(_draw_category), _category_type),
-    UniformSampler: ColumnCompiler(_sampled(_draw_uniform), _fixed(pa.float64())),
-    GaussianSampler: ColumnCompiler(_sampled(_draw_gaussian), _fixed(pa.float64())),
-    IntegerSampler: ColumnCompiler(_sampled(_draw_integer), _fixed(pa.int64())),
-    BernoulliSampler: ColumnCompiler(_sampled(_draw_bernoulli), _fixed(pa.bool_())),
+    CategorySampler: ColumnCompiler(_sampled(_draw_category), _typed(_category_type)),
+    SubcategorySampler: ColumnCompiler(_sampled(_draw_subcategory), _typed(_subcategory_type)),
+    UniformSampler: ColumnCompiler(_sampled(_draw_uniform), _typed(_fixed(pa.float64()))),
+    GaussianSampler: ColumnCompiler(_sampled(_draw_gaussian), _typed(_fixed(pa.float64()))),
+    IntegerSampler: ColumnCompiler(_sampled(_draw_integer), _typed(_fixed(pa.int64()))),
+    BernoulliSampler: ColumnCompiler(_sampled(_draw_bernoulli), _typed(_fixed(pa.bool_()))),
+    BinomialSampler: ColumnCompiler(_sampled(_draw_binomial), _typed(_fixed(pa.int64()))),
+    PoissonSampler: ColumnCompiler(_sampled(_draw_poisson), _typed(_fixed(pa.int64()))),
+    BernoulliMixtureSampler: ColumnCompiler(
+        _sampled(_draw_bernoulli_mixture), _typed(_distribution_type)
+    ),
+    ScipySampler: ColumnCompiler(_sampled(_draw_scipy), _typed(_distribution_type)),
     UUIDSampler: ColumnCompiler(_sampled(_draw_uuid), _fixed(pa.string())),
     DatetimeSampler: ColumnCompiler(_sampled(_draw_datetime), _fixed(pa.string())),
+    TimedeltaSampler: ColumnCompiler(_sampled(_draw_timedelta), _fixed(pa.string())),
     PersonSampler: ColumnCompiler(_sampled(_draw_person), _fixed(pa.string())),
-    ExpressionColumn: ColumnCompiler(_expression_steps, _fixed(pa.string())),
+    ExpressionColumn: ColumnCompiler(_expression_steps, _expression_type),
     LLMTextColumn: ColumnCompiler(_llm_text_steps, _fixed(pa.string())),
     LLMStructuredColumn: ColumnCompiler(_llm_structured_steps, _structured_type),
     CustomColumn: ColumnCompiler(_custom_steps, _values_decide),

@@ -4,10 +4,13 @@ A `DatasetConfig` is checked on construction (types, names, references, processo
 template sandbox does not refuse a template). `validate_config(config)` adds what a run would
 only find out later, each reported as a `ConfigError` naming the field path:
 
-- every template (column prompts, system prompts, expression templates, schema_transform
-  templates) rendered once on sample values typed by the upstream column types; a template
-  that reads what a value of that type does not have (`{{ verdict.scor }}` when the schema says
-  `score`) fails on every row, so it is reported;
+- every template (column prompts, system prompts, expression templates, sampler conditions,
+  schema_transform templates) rendered once on sample values typed by the upstream column
+  types; a template that reads what a value of that type does not have (`{{ verdict.scor }}`
+  when the schema says `score`) fails on every row, so it is reported;
+- a subcategory (without conditions) whose category column is a `category` sampler with a
+  value it has no subcategories for, and a timedelta whose reference column's type is not text
+  (every row of either would fail);
 - an "openai" model used by a column whose `api_key_env` variable is unset or empty;
 - a custom column's function that cannot be imported or is not callable;
 - a seed-data file that is missing, unreadable, empty or lacks a declared column;
@@ -16,10 +19,12 @@ only find out later, each reported as a `ConfigError` naming the field path:
 
 It is part of the public API (`rowforge.validate_config` when the API re-exports it).
 
-Sample values: a category gives its first value, numbers their lower bound or mean, a bernoulli
-`True`, strings a short text, a structured LLM column a document generated from its schema (the
-mock model's generator, so every declared property is there). A custom column or a seed-data
-column gives a stand-in that has every attribute and item, since nothing says what it holds.
+Sample values: a category gives its first value (a subcategory its first subcategory), numbers
+their lower bound or mean (counts and mixtures 0), a bernoulli `True`, strings a short text,
+datetimes and timedeltas an ISO timestamp, a structured LLM column a document generated from its
+schema (the mock model's generator, so every declared property is there); `convert_to` and an
+expression's `dtype` give a value of their type. A custom column or a seed-data column gives a
+stand-in that has every attribute and item, since nothing says what it holds.
 """
 
 from __future__ import annotations
@@ -31,9 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import pyarrow as pa
 
 from rowforge.config.columns import (
+    BernoulliMixtureSampler,
     BernoulliSampler,
+    BinomialSampler,
     CategorySampler,
     Column,
     CustomColumn,
@@ -43,10 +51,17 @@ from rowforge.config.columns import (
     IntegerSampler,
     LLMStructuredColumn,
     LLMTextColumn,
+    NumericSampler,
     PersonSampler,
+    PoissonSampler,
+    Sampler,
+    ScipySampler,
     SeedDatasetColumns,
+    SubcategorySampler,
+    TimedeltaSampler,
     UniformSampler,
     UUIDSampler,
+    condition_template,
 )
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
@@ -82,6 +97,8 @@ def check_config(config: DatasetConfig) -> None:
     if not isinstance(config, DatasetConfig):
         raise ConfigError(f"config: must be a DatasetConfig, got {describe(config)}")
     check_templates(config, strict=True)
+    _check_subcategories(config)
+    _check_time_references(config)
     _check_api_keys(config)
     _check_functions(config)
     _check_seed_files(config)
@@ -113,6 +130,9 @@ def _templates(config: DatasetConfig, row: dict[str, Any]) -> Iterator[tuple[str
         where = f"columns[{index}] {column.name!r}"
         if isinstance(column, ExpressionColumn):
             yield f"{where}.template", column.template
+        if isinstance(column, Sampler):
+            for condition in column.conditional_params:
+                yield f"{where}.conditional_params[{condition!r}]", condition_template(condition)
         if isinstance(column, LLMTextColumn):
             yield f"{where}.prompt", column.prompt
             if column.system_prompt is not None:
@@ -154,19 +174,35 @@ def sample_row(config: DatasetConfig) -> dict[str, Any]:
     return row
 
 
+#: What a converted number or a cast expression gives as its sample, by `convert_to`/`dtype`.
+_TYPED_SAMPLES: dict[str, Any] = {"int": 0, "float": 0.0, "str": "0", "bool": True}
+
+
 def _sample(column: Column) -> Any:
+    if isinstance(column, NumericSampler) and column.convert_to is not None:
+        return _TYPED_SAMPLES[column.convert_to]
+    if isinstance(column, ExpressionColumn) and column.dtype != "str":
+        return _TYPED_SAMPLES[column.dtype]
     if isinstance(column, CategorySampler):
         return next((value for value in column.values if value is not None), None)
+    if isinstance(column, SubcategorySampler):
+        return next(iter(column.values.values()))[0]
     if isinstance(column, UniformSampler | IntegerSampler):
         return column.low
     if isinstance(column, GaussianSampler):
         return column.mean
+    if isinstance(column, BinomialSampler | PoissonSampler):
+        return 0
+    if isinstance(column, BernoulliMixtureSampler | ScipySampler):
+        return 0.0
     if isinstance(column, BernoulliSampler):
         return True
     if isinstance(column, UUIDSampler):
         return "00000000-0000-4000-8000-000000000000"
     if isinstance(column, DatetimeSampler):
         return column.start
+    if isinstance(column, TimedeltaSampler):
+        return "2000-01-01T00:00:00"
     if isinstance(column, PersonSampler):
         return f"sample {column.field}"
     if isinstance(column, LLMStructuredColumn):
@@ -222,6 +258,56 @@ class Anything:
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
     __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = __round__ = _same
+
+
+# -- columns read by samplers ------------------------------------------------------------------
+
+
+def _check_subcategories(config: DatasetConfig) -> None:
+    """A subcategory reading a `category` sampler covers every value it can give (its
+    conditions' values too): a value without subcategories fails every row that draws it. One
+    with conditions of its own is left alone: each may only ever see some of the values."""
+    producers = {column.name: column for column in config.columns}
+    for index, column in enumerate(config.columns):
+        if not isinstance(column, SubcategorySampler) or column.conditional_params:
+            continue
+        category = producers.get(column.category)
+        if not isinstance(category, CategorySampler):
+            continue
+        given = [category.values, *(variant.values for _, variant in category.variants())]
+        missing = [
+            value
+            for values in given
+            for value in values
+            if not isinstance(value, str) or value not in column.values
+        ]
+        if missing:
+            raise ConfigError(
+                f"columns[{index}] {column.name!r}.values: has no subcategories for "
+                f"{missing[0]!r}, a value of column {column.category!r}"
+            )
+
+
+def _check_time_references(config: DatasetConfig) -> None:
+    """A timedelta's reference column gives text (ISO timestamps) when its type is known: a
+    number or a boolean there fails every row."""
+    from rowforge.config.compile import column_type
+
+    producers = {column.name: column for column in config.columns}
+    for index, column in enumerate(config.columns):
+        if not isinstance(column, TimedeltaSampler):
+            continue
+        for condition, variant in (("", column), *column.variants()):
+            reference = producers.get(variant.reference_column_name)
+            kind = None if reference is None else column_type(reference)
+            if kind is not None and kind != pa.string():
+                field = "reference_column_name"
+                if condition:
+                    field = f"conditional_params[{condition!r}].{field}"
+                raise ConfigError(
+                    f"columns[{index}] {column.name!r}.{field}: column "
+                    f"{variant.reference_column_name!r} gives {kind} values, not ISO datetimes"
+                )
 
 
 # -- the machine: keys, functions, files -------------------------------------------------------
