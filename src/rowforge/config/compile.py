@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 import math
 import random
 import uuid
@@ -76,6 +75,8 @@ from rowforge.config.dataset import DatasetConfig
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
 from rowforge.models.registry import ModelRegistry
+from rowforge.models.repair import parse_reply
+from rowforge.models.usage import UsageMeter
 from rowforge.processors import STAGES, DropColumns, Processor, RenameColumns
 from rowforge.scheduler import RowFailed, RunConfig, Step
 from rowforge.storage.arrow_types import conform, json_schema_type
@@ -656,7 +657,9 @@ def _llm_text_steps(column: LLMTextColumn, context: CompileContext) -> tuple[Ste
 
 def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) -> tuple[Step, ...]:
     """Asks again (up to `max_parse_retries` times) while the reply is not JSON valid for the
-    schema or cannot be stored in the column's Arrow type; then the cell fails saying why."""
+    schema or cannot be stored in the column's Arrow type; then the cell fails saying why.
+    A reply in a Markdown fence or with small JSON defects is read without asking again
+    (`rowforge.models.repair`), and counted on the model's meter."""
     deps = sorted(column.dependencies())
     messages = _messages(column)
     registry = context.registry
@@ -669,7 +672,7 @@ def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) 
         problem = ""
         for _ in range(retries + 1):
             reply = await client.complete(rendered, json_schema=schema)
-            document, problem = _parse(reply, schema)
+            document, problem = _parse(reply, schema, registry.usage().get(column.model))
             if not problem:
                 try:
                     return conform(document, schema)
@@ -683,14 +686,17 @@ def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) 
     return (_llm_step(column, deps, generate),)
 
 
-def _parse(reply: str, schema: dict[str, Any]) -> tuple[Any, str]:
-    """The parsed document and "" when `reply` is JSON valid for `schema`, else what is wrong."""
+def _parse(reply: str, schema: dict[str, Any], meter: UsageMeter | None) -> tuple[Any, str]:
+    """The parsed document and "" when `reply` is JSON valid for `schema`, else what is wrong.
+    A fence removed or a repair made is counted on `meter`."""
     import jsonschema
 
-    try:
-        document = json.loads(reply)
-    except json.JSONDecodeError as bad_json:
-        return None, f"not JSON: {bad_json}"
+    parsed = parse_reply(reply)
+    if parsed.problem is not None:
+        return None, parsed.problem
+    document = parsed.document
+    if meter is not None and (parsed.fenced or parsed.repaired):
+        meter.read_json(fenced=parsed.fenced, repaired=parsed.repaired)
     mismatch = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(document)
     )
