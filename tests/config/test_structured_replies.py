@@ -89,7 +89,6 @@ def test_prose_is_still_not_json_and_is_asked_for_again(tmp_path: Path) -> None:
 def test_what_repair_cannot_make_valid_fails_the_cell_with_the_reason(
     reply: str, tmp_path: Path
 ) -> None:
-    with ServerThread(ScriptedServer([reply])) as server:
-        with pytest.raises(Exception) as caught:
-            build(config(server.url), 1, tmp_path / "out")
+    with ServerThread(ScriptedServer([reply])) as server, pytest.raises(Exception) as caught:
+        build(config(server.url), 1, tmp_path / "out")
     assert "does not match the schema after 2 attempts" in str(caught.value)
