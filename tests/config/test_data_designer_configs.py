@@ -228,3 +228,68 @@ def test_a_literal_dataset_config_is_still_read_as_rowforges(tmp_path: Path) -> 
     path = tmp_path / "rf.yaml"
     path.write_text(yaml.safe_dump({"columns": [{"type": "uuid", "name": "id"}]}))
     assert isinstance(load_config(path), DatasetConfig)
+
+
+def sampler(name: str, kind: str, params: Any, **options: Any) -> Any:
+    return dd.SamplerColumnConfig(name=name, sampler_type=kind, params=params, **options)
+
+
+def samplers_builder() -> dd.DataDesignerConfigBuilder:
+    """data-designer's other samplers and options, as its config builder writes them."""
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(support.category_sampler("topic", ["billing", "shipping"]))
+    builder.add_column(sampler("detail", "subcategory", dd.SubcategorySamplerParams(
+        category="topic", values={"billing": ["refund", "invoice"], "shipping": ["late"]})))
+    builder.add_column(sampler("tries", "binomial", dd.BinomialSamplerParams(n=10, p=0.3)))
+    builder.add_column(sampler("calls", "poisson", dd.PoissonSamplerParams(mean=4.0)))
+    builder.add_column(sampler("spend", "bernoulli_mixture", dd.BernoulliMixtureSamplerParams(
+        p=0.5, dist_name="expon", dist_params={"scale": 10.0})))
+    builder.add_column(sampler("wait", "scipy", dd.ScipySamplerParams(
+        dist_name="norm", dist_params={"loc": 5.0, "scale": 1.0})))
+    builder.add_column(sampler("opened", "datetime", dd.DatetimeSamplerParams(
+        start="2024-01-01", end="2024-12-31", unit="s")))
+    builder.add_column(sampler("closed", "timedelta", dd.TimeDeltaSamplerParams(
+        dt_min=1, dt_max=5, reference_column_name="opened", unit="D")))
+    builder.add_column(sampler(
+        "stars", "uniform", dd.UniformSamplerParams(low=1, high=5), convert_to="int",
+        conditional_params={"topic == 'shipping'": dd.UniformSamplerParams(low=1, high=2)},
+    ))
+    builder.add_column(dd.ExpressionColumnConfig(name="calls_again", expr="{{ calls }}",
+                                                 dtype="int", drop=True))
+    builder.add_column(dd.ExpressionColumnConfig(name="total", expr="{{ calls_again + tries }}",
+                                                 dtype="int"))
+    return builder
+
+
+def test_data_designers_other_samplers_and_options_convert_and_build(tmp_path: Path) -> None:
+    path = tmp_path / "dd.yaml"
+    samplers_builder().write_config(path)
+    providers = providers_file(tmp_path, "http://127.0.0.1:9/v1")
+    config = load_config(path, providers=providers)
+    kinds = {c.name: type(c).TYPE for c in config.columns}
+    assert kinds == {
+        "topic": "category", "detail": "subcategory", "tries": "binomial", "calls": "poisson",
+        "spend": "bernoulli_mixture", "wait": "scipy", "opened": "datetime",
+        "closed": "timedelta", "stars": "uniform", "calls_again": "expression",
+        "total": "expression",
+    }
+    save_config(config, tmp_path / "rowforge.yaml")
+    assert load_config(tmp_path / "rowforge.yaml") == config
+
+    build(config, 60, tmp_path / "out")  # no LLM column: the endpoint is never called
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    assert len(frame) == 60 and "calls_again" not in frame.columns  # drop: true
+    shipping = frame[frame["topic"] == "shipping"]
+    assert set(shipping["detail"]) == {"late"} and set(shipping["stars"]) <= {1, 2}
+    assert (frame["total"] == frame["calls"] + frame["tries"]).all()
+    assert frame["stars"].dtype.kind == "i"
+
+
+def test_a_datetime_drawn_by_the_day_is_refused_as_rowforge_draws_to_the_second(
+    tmp_path: Path,
+) -> None:
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(sampler("day", "datetime",
+                               dd.DatetimeSamplerParams(start="2024-01-01", end="2024-02-01")))
+    with pytest.raises(ConfigError, match=r"columns\[0\] 'day'.params.unit: data-designer's"):
+        _converted(builder, tmp_path)

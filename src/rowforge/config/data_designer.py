@@ -13,8 +13,8 @@ maps; every other field must hold data-designer's default (`drop: false`, `skip:
 (yet): the conversion fails with a `ConfigError` naming the column and the field, so nothing is
 silently dropped.
 
-A column's `drop: true` becomes a `drop_columns` processor at the end (data-designer's own
-rule); data-designer also keeps dropped columns in separate files, rowforge does not. A seed
+A column's `drop: true` stays `drop: true` (generated, usable by other columns, not written);
+data-designer also keeps dropped columns in separate files, rowforge does not. A seed
 dataset's relative path is resolved from the working directory, as data-designer does, and
 written out absolute.
 
@@ -126,18 +126,57 @@ def _short(value: Any) -> str:
 
 def _sampler(fields: _Fields, name: str) -> dict[str, Any]:
     kind = fields.require("sampler_type")
-    params = _Fields(fields.take("params", {}), f"{fields.where}.params")
-    params.take("sampler_type")
     mapper = _SAMPLERS.get(kind)
     if mapper is None:
         raise ConfigError(
             f"{fields.where}.sampler_type: data-designer's {kind!r} sampler has no rowforge "
             f"equivalent yet; rowforge converts {sorted(_SAMPLERS)}"
         )
+    params = _Fields(fields.take("params", {}), f"{fields.where}.params")
+    params.take("sampler_type")
     column = {"name": name, **mapper(params)}
     params.finish()
+    convert_to = fields.take("convert_to")
+    if convert_to is not None:
+        column["convert_to"] = convert_to
+    conditional = fields.take("conditional_params") or {}
+    if not isinstance(conditional, Mapping):
+        raise ConfigError(f"{fields.where}.conditional_params: must be a mapping")
+    if conditional:
+        where = f"{fields.where}.conditional_params"
+        column["conditional_params"] = {
+            condition: _conditional(mapper, raw, f"{where}[{condition!r}]")
+            for condition, raw in conditional.items()
+        }
     fields.finish(_COMMON_DEFAULTS, _SAMPLER_DEFAULTS)
     return column
+
+
+def _conditional(
+    mapper: Callable[[_Fields], dict[str, Any]], raw: object, where: str
+) -> dict[str, Any]:
+    """One condition's parameters, mapped like the column's own (without the type tag)."""
+    params = _Fields(raw, where)
+    params.take("sampler_type")
+    mapped = mapper(params)
+    params.finish()
+    mapped.pop("type")
+    return mapped
+
+
+def _same_fields(kind: str, *names: str) -> Callable[[_Fields], dict[str, Any]]:
+    """A sampler whose rowforge fields are data-designer's own (data-designer's names were
+    kept); `decimal_places` must be unset (rowforge does not round)."""
+
+    def mapper(params: _Fields) -> dict[str, Any]:
+        _no_rounding(params)
+        column: dict[str, Any] = {"type": kind}
+        for name in names:
+            if name in params.raw:
+                column[name] = params.take(name)
+        return column
+
+    return mapper
 
 
 def _category(params: _Fields) -> dict[str, Any]:
@@ -176,14 +215,23 @@ def _uuid(params: _Fields) -> dict[str, Any]:
 
 
 def _datetime(params: _Fields) -> dict[str, Any]:
+    """rowforge's datetime sampler draws to the second: data-designer's unit "s"."""
+    if params.raw.get("unit", "D") == "s":
+        params.take("unit")
     return {"type": "datetime", "start": params.require("start"), "end": params.require("end")}
 
 
 _SAMPLERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "category": _category,
+    "subcategory": _same_fields("subcategory", "category", "values"),
     "uniform": _uniform,
     "gaussian": _gaussian,
     "bernoulli": _bernoulli,
+    "binomial": _same_fields("binomial", "n", "p"),
+    "poisson": _same_fields("poisson", "mean"),
+    "bernoulli_mixture": _same_fields("bernoulli_mixture", "p", "dist_name", "dist_params"),
+    "scipy": _same_fields("scipy", "dist_name", "dist_params"),
+    "timedelta": _same_fields("timedelta", "dt_min", "dt_max", "reference_column_name", "unit"),
     "uuid": _uuid,
     "datetime": _datetime,
 }
@@ -215,9 +263,10 @@ def _llm_structured(fields: _Fields, name: str) -> dict[str, Any]:
 
 
 def _expression(fields: _Fields, name: str) -> dict[str, Any]:
-    if fields.raw.get("dtype", "str") == "str":
-        fields.take("dtype")
     column = {"type": "expression", "name": name, "template": fields.require("expr")}
+    dtype = fields.take("dtype", "str")
+    if dtype != "str":
+        column["dtype"] = dtype
     fields.finish(_COMMON_DEFAULTS)
     return column
 
@@ -230,20 +279,19 @@ _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
 }
 
 
-def _column(raw: object, index: int, dropped: list[str]) -> dict[str, Any] | None:
-    """A rowforge column dict, or None for a seed-dataset column (gathered separately). A
-    column with `drop: true` is generated and then dropped, as data-designer does: its name
-    joins `dropped` (one drop_columns processor at the end)."""
+def _column(raw: object, index: int) -> dict[str, Any] | None:
+    """A rowforge column dict, or None for a seed-dataset column (gathered separately)."""
     name = raw.get("name") if isinstance(raw, Mapping) else None
     fields = _Fields(raw, f"columns[{index}] {name!r}")
     name = fields.text("name")
     drop = fields.take("drop", False)
-    if not isinstance(drop, bool):
-        raise ConfigError(f"{fields.where}.drop: must be true or false, got {drop!r}")
-    if drop:
-        dropped.append(name)
     kind = fields.require("column_type")
     if kind == "seed-dataset":
+        if drop:
+            raise ConfigError(
+                f"{fields.where}.drop: a dropped seed-dataset column has no rowforge "
+                "equivalent yet; leave it out of the seed columns instead"
+            )
         fields.finish(_COMMON_DEFAULTS)
         return None
     mapper = _COLUMNS.get(kind)
@@ -252,7 +300,10 @@ def _column(raw: object, index: int, dropped: list[str]) -> dict[str, Any] | Non
             f"{fields.where}.column_type: data-designer's {kind!r} columns have no rowforge "
             f"equivalent yet; rowforge converts {sorted(_COLUMNS)}"
         )
-    return mapper(fields, name)
+    column = mapper(fields, name)
+    if drop:
+        column["drop"] = drop
+    return column
 
 
 def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
@@ -410,9 +461,8 @@ def from_data_designer(
         known = {**providers_from(inline), **known}
     columns: list[dict[str, Any]] = []
     seeded: list[str] = []
-    dropped: list[str] = []
     for index, column in enumerate(top.require("columns") or []):
-        mapped = _column(column, index, dropped)
+        mapped = _column(column, index)
         if mapped is None:
             seeded.append(column["name"])
         else:
@@ -422,11 +472,6 @@ def from_data_designer(
     top.take("seed_config")
     models = [_model(m, i, known) for i, m in enumerate(top.take("model_configs") or [])]
     processors = [_processor(p, i) for i, p in enumerate(top.take("processors") or [])]
-    # data-designer drops the `drop: true` columns no drop_columns processor names, at the end
-    named = {name for p in processors for name in p["columns"]}
-    leftover = [name for name in dropped if name not in named]
-    if leftover:
-        processors.append({"type": "drop_columns", "columns": leftover})
     top.finish({"constraints": None, "tool_configs": [], "profilers": None, "seed_config": None})
     if body is not raw:  # the wrapper holds data-designer's version next to the config
         outer = _Fields(raw, "the config")
