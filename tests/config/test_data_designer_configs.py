@@ -162,11 +162,11 @@ def _converted(builder: dd.DataDesignerConfigBuilder, tmp_path: Path) -> dict[st
 
 
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
-    "a judge column": (
-        lambda: dd.LLMJudgeColumnConfig(
-            name="verdict", model_alias="writer", prompt="Judge {{ topic }}.",
-            scores=[dd.Score(name="q", description="quality", options={1: "bad", 2: "good"})]),
-        r"columns\[1\] 'verdict'.column_type: data-designer's 'llm-judge' columns",
+    "a code column": (
+        lambda: dd.LLMCodeColumnConfig(
+            name="snippet", model_alias="writer", prompt="Code for {{ topic }}.",
+            code_lang="python"),
+        r"columns\[1\] 'snippet'.column_type: data-designer's 'llm-code' columns",
     ),
     "a trace": (
         lambda: dd.LLMTextColumnConfig(name="q", model_alias="writer", prompt="{{ topic }}",
@@ -293,3 +293,22 @@ def test_a_datetime_drawn_by_the_day_is_refused_as_rowforge_draws_to_the_second(
                                dd.DatetimeSamplerParams(start="2024-01-01", end="2024-02-01")))
     with pytest.raises(ConfigError, match=r"columns\[0\] 'day'.params.unit: data-designer's"):
         _converted(builder, tmp_path)
+
+
+def test_data_designers_structured_and_judge_example_converts_and_builds(
+    server: support.DataDesignerMockServer, tmp_path: Path
+) -> None:
+    """The example config with an LLM structured column and an LLM judge (tests/integrations):
+    the judge's value has data-designer's shape, one reasoning and one allowed score per
+    score, integer scores as integers."""
+    source = tmp_path / "dd.yaml"
+    support.structured_judge_config().write_config(source)
+    config = load_config(source, providers=providers_file(tmp_path, server.url))
+    assert [type(c).TYPE for c in config.columns if c.name == "review_quality"] == ["llm_judge"]
+    build(config, 10, tmp_path / "out")
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    assert len(frame) == 10
+    for verdict in frame["review_quality"]:
+        for name, options in support.JUDGE_SCORES:
+            assert verdict[name]["score"] in options
+            assert isinstance(verdict[name]["reasoning"], str)

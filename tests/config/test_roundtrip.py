@@ -40,6 +40,7 @@ from rowforge.config.columns import (
     ExpressionColumn,
     GaussianSampler,
     IntegerSampler,
+    LLMJudgeColumn,
     LLMStructuredColumn,
     LLMTextColumn,
     PersonSampler,
@@ -344,6 +345,32 @@ LLM = st.builds(
     st.integers(0, 1),
     st.none() | st.tuples(SCHEMAS, st.integers(0, 5)),
 )
+def _judge(prompt: Template, model: int, scores: list[dict[str, Any]], retries: int) -> Factory:
+    return lambda name, known, aliases: LLMJudgeColumn(
+        name=name,
+        prompt=prompt.resolve(known),
+        model=aliases[model % len(aliases)],
+        scores=scores,
+        max_parse_retries=retries,
+    )
+
+
+SCORE = st.fixed_dictionaries({
+    "name": st.text(min_size=1, max_size=8),
+    "description": st.text(max_size=20),
+    "options": st.one_of(
+        st.dictionaries(st.integers(-5, 5), st.text(max_size=8), min_size=1, max_size=4),
+        st.dictionaries(st.text(min_size=1, max_size=5), st.text(max_size=8), min_size=1,
+                        max_size=4),
+    ),
+})
+JUDGE = st.builds(
+    _judge,
+    TEMPLATES,
+    st.integers(0, 1),
+    st.lists(SCORE, min_size=1, max_size=3, unique_by=lambda score: score["name"]),
+    st.integers(0, 5),
+)
 CUSTOM = st.builds(
     _custom,
     st.sampled_from(
@@ -395,6 +422,7 @@ COLUMNS = st.one_of(
     PERSON,
     EXPRESSION,
     LLM,
+    JUDGE,
     CUSTOM,
     SEED,
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -881,6 +882,111 @@ class LLMStructuredColumn(LLMTextColumn):
             )
 
 
+def _option(key: Any) -> Any:
+    """A score option as written: an integer written as text ("3", which is all JSON can write
+    as a key) is the integer, so a JSON config reads back equal; other keys stay as given."""
+    if isinstance(key, str) and _INTEGER_TEXT.fullmatch(key) and str(int(key)) == key:
+        return int(key)
+    return key
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _scores(value: Any) -> Any:
+    """A list of score mappings as a tuple of plain dicts (see `_option` for the keys)."""
+    if not isinstance(value, list | tuple):
+        return value
+    return tuple(
+        {**item, "options": {_option(k): v for k, v in item["options"].items()}}
+        if isinstance(item, Mapping) and isinstance(item.get("options"), Mapping)
+        else item
+        for item in value
+    )
+
+
+@attrs.frozen(kw_only=True)
+class LLMJudgeColumn(LLMTextColumn):
+    """A model's verdict on a row by a rubric (data-designer's `llm-judge`): `scores` is a list
+    of `{name, description, options: {score: what it means}}`. The value holds, per score,
+    `{"reasoning": ..., "score": one of its options}`. The rubric is added to the prompt and the
+    reply is checked like a structured column's (asked again up to `max_parse_retries` times).
+    """
+
+    TYPE: ClassVar[str] = "llm_judge"
+    scores: tuple[Mapping[str, Any], ...] = attrs.field(converter=_scores)
+    max_parse_retries: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        if not isinstance(self.scores, tuple) or not self.scores:
+            raise _fail(self, "scores", f"must be a non-empty list, got {describe(self.scores)}")
+        names: list[str] = []
+        for index, score in enumerate(self.scores):
+            where = f"scores[{index}]"
+            if not isinstance(score, Mapping):
+                raise _fail(self, where, f"must be a mapping, got {describe(score)}")
+            unknown = sorted(set(score) - {"name", "description", "options"})
+            if unknown:
+                raise _fail(self, where, f"unknown fields {unknown}; known: name, description, "
+                                         "options")
+            name, description, options = (score.get(k) for k in ("name", "description", "options"))
+            if not isinstance(name, str) or not name:
+                raise _fail(self, f"{where}.name", f"must be a non-empty string, got {name!r}")
+            if name in names:
+                raise _fail(self, f"{where}.name", f"repeats score {name!r}")
+            names.append(name)
+            if not isinstance(description, str):
+                raise _fail(self, f"{where}.description", "must be a string")
+            if not isinstance(options, Mapping) or not options:
+                raise _fail(self, f"{where}.options", "must map each score to what it means")
+            for option, meaning in options.items():
+                if isinstance(option, bool) or not isinstance(option, str | int):
+                    raise _fail(self, f"{where}.options", f"scores must be strings or integers, "
+                                                          f"got {option!r}")
+                if not isinstance(meaning, str):
+                    raise _fail(self, f"{where}.options[{option!r}]", "must be a string")
+        retries = self.max_parse_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise _fail(
+                self, "max_parse_retries", f"must be an integer >= 0, got {describe(retries)}"
+            )
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the verdict: per score, its reasoning and one of its options."""
+        properties = {
+            score["name"]: {
+                "type": "object",
+                "properties": {
+                    "reasoning": {"type": "string"},
+                    "score": _enum_of(list(score["options"])),
+                },
+                "required": ["reasoning", "score"],
+            }
+            for score in self.scores
+        }
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+    def rubric(self) -> str:
+        """The rubric as text for the prompt."""
+        lines = ["", "", "Judge by this rubric. For each score give your reasoning and one of "
+                 "its allowed values:"]
+        for score in self.scores:
+            lines.append(f"- {score['name']}: {score['description']}")
+            lines.extend(f"  * {value}: {meaning}" for value, meaning in score["options"].items())
+        return "\n".join(lines)
+
+
+def _enum_of(values: list[Any]) -> dict[str, Any]:
+    """An enum schema typed by its values when they are all of one kind, so the column stores
+    integer scores as integers (mixed kinds are stored as JSON text)."""
+    if all(isinstance(v, int) for v in values):
+        return {"type": "integer", "enum": values}
+    if all(isinstance(v, str) for v in values):
+        return {"type": "string", "enum": values}
+    return {"enum": values}
+
+
 #: Deeper than any real schema; also how a self-referencing YAML anchor is caught.
 _MAX_JSON_DEPTH = 64
 
@@ -1031,6 +1137,7 @@ COLUMN_TYPES: dict[str, type[Column]] = {
         ExpressionColumn,
         LLMTextColumn,
         LLMStructuredColumn,
+        LLMJudgeColumn,
         CustomColumn,
         SeedDatasetColumns,
     )

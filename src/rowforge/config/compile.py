@@ -56,6 +56,7 @@ from rowforge.config.columns import (
     ExpressionColumn,
     GaussianSampler,
     IntegerSampler,
+    LLMJudgeColumn,
     LLMStructuredColumn,
     LLMTextColumn,
     NumericSampler,
@@ -686,6 +687,28 @@ def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) 
     return (_llm_step(column, deps, generate),)
 
 
+def _as_structured(column: LLMJudgeColumn) -> LLMStructuredColumn:
+    """A judge column is a structured column whose schema and rubric come from its scores.
+    The rubric is added as raw text, so braces in it are never read as template syntax."""
+    rubric = "{% raw %}" + column.rubric() + "{% endraw %}"
+    return LLMStructuredColumn(
+        name=column.name,
+        prompt=column.prompt + rubric,
+        model=column.model,
+        system_prompt=column.system_prompt,
+        output_schema=column.output_schema(),
+        max_parse_retries=column.max_parse_retries,
+    )
+
+
+def _llm_judge_steps(column: LLMJudgeColumn, context: CompileContext) -> tuple[Step, ...]:
+    return _llm_structured_steps(_as_structured(column), context)
+
+
+def _judge_type(column: LLMJudgeColumn) -> pa.DataType:
+    return json_schema_type(column.output_schema())
+
+
 def _parse(reply: str, schema: dict[str, Any], meter: UsageMeter | None) -> tuple[Any, str]:
     """The parsed document and "" when `reply` is JSON valid for `schema`, else what is wrong.
     A fence removed or a repair made is counted on `meter`."""
@@ -727,6 +750,7 @@ COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
     ExpressionColumn: ColumnCompiler(_expression_steps, _expression_type),
     LLMTextColumn: ColumnCompiler(_llm_text_steps, _fixed(pa.string())),
     LLMStructuredColumn: ColumnCompiler(_llm_structured_steps, _structured_type),
+    LLMJudgeColumn: ColumnCompiler(_llm_judge_steps, _judge_type),
     CustomColumn: ColumnCompiler(_custom_steps, _values_decide),
     SeedDatasetColumns: ColumnCompiler(_seed_steps, _values_decide),
 }

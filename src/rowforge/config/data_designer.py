@@ -262,6 +262,14 @@ def _llm_structured(fields: _Fields, name: str) -> dict[str, Any]:
     return {**column, "type": "llm_structured", "output_schema": dict(schema)}
 
 
+def _llm_judge(fields: _Fields, name: str) -> dict[str, Any]:
+    scores = fields.require("scores")
+    if not isinstance(scores, list):
+        raise ConfigError(f"{fields.where}.scores: must be a list, got {type(scores).__name__}")
+    column = _llm_text(fields, name)
+    return {**column, "type": "llm_judge", "scores": scores}
+
+
 def _expression(fields: _Fields, name: str) -> dict[str, Any]:
     column = {"type": "expression", "name": name, "template": fields.require("expr")}
     dtype = fields.take("dtype", "str")
@@ -275,6 +283,7 @@ _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
     "sampler": _sampler,
     "llm-text": _llm_text,
     "llm-structured": _llm_structured,
+    "llm-judge": _llm_judge,
     "expression": _expression,
 }
 
