@@ -162,11 +162,11 @@ def _converted(builder: dd.DataDesignerConfigBuilder, tmp_path: Path) -> dict[st
 
 
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
-    "a code column": (
-        lambda: dd.LLMCodeColumnConfig(
-            name="snippet", model_alias="writer", prompt="Code for {{ topic }}.",
-            code_lang="python"),
-        r"columns\[1\] 'snippet'.column_type: data-designer's 'llm-code' columns",
+    "a skip condition": (
+        lambda: dd.LLMTextColumnConfig(
+            name="q", model_alias="writer", prompt="Ask about {{ topic }}.",
+            skip=dd.SkipConfig(when="{{ topic == 'billing' }}")),
+        r"columns\[1\] 'q'.skip: data-designer's 'skip'",
     ),
     "a trace": (
         lambda: dd.LLMTextColumnConfig(name="q", model_alias="writer", prompt="{{ topic }}",
@@ -312,3 +312,13 @@ def test_data_designers_structured_and_judge_example_converts_and_builds(
         for name, options in support.JUDGE_SCORES:
             assert verdict[name]["score"] in options
             assert isinstance(verdict[name]["reasoning"], str)
+
+
+def test_a_code_column_converts_to_llm_code(tmp_path: Path) -> None:
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(support.category_sampler("topic", support.TOPICS))
+    builder.add_column(dd.LLMCodeColumnConfig(
+        name="snippet", model_alias="writer", prompt="SQL for {{ topic }}.",
+        code_lang="sql:postgres"))
+    (_, snippet) = _converted(builder, tmp_path)["columns"]
+    assert (snippet["type"], snippet["code_lang"]) == ("llm_code", "sql")

@@ -40,6 +40,7 @@ from rowforge.config.columns import (
     ExpressionColumn,
     GaussianSampler,
     IntegerSampler,
+    LLMCodeColumn,
     LLMJudgeColumn,
     LLMStructuredColumn,
     LLMTextColumn,
@@ -364,6 +365,23 @@ SCORE = st.fixed_dictionaries({
                         max_size=4),
     ),
 })
+def _code(prompt: Template, model: int, language: str, retries: int) -> Factory:
+    return lambda name, known, aliases: LLMCodeColumn(
+        name=name,
+        prompt=prompt.resolve(known),
+        model=aliases[model % len(aliases)],
+        code_lang=language,
+        max_parse_retries=retries,
+    )
+
+
+CODE = st.builds(
+    _code,
+    TEMPLATES,
+    st.integers(0, 1),
+    st.sampled_from(["python", "sql", "c++", "bash"]),
+    st.integers(0, 5),
+)
 JUDGE = st.builds(
     _judge,
     TEMPLATES,
@@ -423,6 +441,7 @@ COLUMNS = st.one_of(
     EXPRESSION,
     LLM,
     JUDGE,
+    CODE,
     CUSTOM,
     SEED,
 )

@@ -882,6 +882,43 @@ class LLMStructuredColumn(LLMTextColumn):
             )
 
 
+_CODE_LANGUAGE = re.compile(r"[a-z][a-z0-9+#._-]*")
+
+
+@attrs.frozen(kw_only=True)
+class LLMCodeColumn(LLMTextColumn):
+    """Code from a model (data-designer's `llm-code`): the prompt asks for one Markdown code
+    block in `code_lang`, and the column holds that block's code, without the fence or any text
+    around it. A reply without such a block is asked for again up to `max_parse_retries` times;
+    then the cell fails saying so."""
+
+    TYPE: ClassVar[str] = "llm_code"
+    code_lang: str
+    max_parse_retries: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        if not isinstance(self.code_lang, str) or not _CODE_LANGUAGE.fullmatch(self.code_lang):
+            raise _fail(
+                self,
+                "code_lang",
+                "must be a language name as code fences tag it (lowercase, e.g. 'python', "
+                f"'sql'), got {describe(self.code_lang)}",
+            )
+        retries = self.max_parse_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise _fail(
+                self, "max_parse_retries", f"must be an integer >= 0, got {describe(retries)}"
+            )
+
+    def instructions(self) -> str:
+        """What the prompt gains: the request for one code block in the language."""
+        return (
+            f"\n\nAnswer with code in {self.code_lang} only, in one Markdown code block "
+            f"(```{self.code_lang} ... ```)."
+        )
+
+
 def _option(key: Any) -> Any:
     """A score option as written: an integer written as text ("3", which is all JSON can write
     as a key) is the integer, so a JSON config reads back equal; other keys stay as given."""
@@ -1138,6 +1175,7 @@ COLUMN_TYPES: dict[str, type[Column]] = {
         LLMTextColumn,
         LLMStructuredColumn,
         LLMJudgeColumn,
+        LLMCodeColumn,
         CustomColumn,
         SeedDatasetColumns,
     )

@@ -56,6 +56,7 @@ from rowforge.config.columns import (
     ExpressionColumn,
     GaussianSampler,
     IntegerSampler,
+    LLMCodeColumn,
     LLMJudgeColumn,
     LLMStructuredColumn,
     LLMTextColumn,
@@ -76,7 +77,7 @@ from rowforge.config.dataset import DatasetConfig
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
 from rowforge.models.registry import ModelRegistry
-from rowforge.models.repair import parse_reply
+from rowforge.models.repair import code_block, parse_reply
 from rowforge.models.usage import UsageMeter
 from rowforge.processors import STAGES, DropColumns, Processor, RenameColumns
 from rowforge.scheduler import RowFailed, RunConfig, Step
@@ -687,6 +688,32 @@ def _llm_structured_steps(column: LLMStructuredColumn, context: CompileContext) 
     return (_llm_step(column, deps, generate),)
 
 
+def _llm_code_steps(column: LLMCodeColumn, context: CompileContext) -> tuple[Step, ...]:
+    """Asks for one code block in the column's language; a reply without one is asked for
+    again (up to `max_parse_retries` times), then the cell fails saying so."""
+    deps = sorted(column.dependencies())
+    asking = attrs.evolve(
+        column, prompt=column.prompt + "{% raw %}" + column.instructions() + "{% endraw %}"
+    )
+    messages = _messages(asking)
+    registry = context.registry
+    attempts = column.max_parse_retries + 1
+
+    async def generate(row: dict[str, Any]) -> str:
+        rendered = messages(row)
+        for _ in range(attempts):
+            reply = await registry.client(column.model).complete(rendered)
+            code = code_block(reply, column.code_lang)
+            if code is not None:
+                return code
+        raise ValueError(
+            f"column {column.name!r}: no {column.code_lang} code block in the model's reply "
+            f"after {attempts} attempts"
+        )
+
+    return (_llm_step(column, deps, generate),)
+
+
 def _as_structured(column: LLMJudgeColumn) -> LLMStructuredColumn:
     """A judge column is a structured column whose schema and rubric come from its scores.
     The rubric is added as raw text, so braces in it are never read as template syntax."""
@@ -751,6 +778,7 @@ COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
     LLMTextColumn: ColumnCompiler(_llm_text_steps, _fixed(pa.string())),
     LLMStructuredColumn: ColumnCompiler(_llm_structured_steps, _structured_type),
     LLMJudgeColumn: ColumnCompiler(_llm_judge_steps, _judge_type),
+    LLMCodeColumn: ColumnCompiler(_llm_code_steps, _fixed(pa.string())),
     CustomColumn: ColumnCompiler(_custom_steps, _values_decide),
     SeedDatasetColumns: ColumnCompiler(_seed_steps, _values_decide),
 }

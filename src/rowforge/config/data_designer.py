@@ -270,6 +270,13 @@ def _llm_judge(fields: _Fields, name: str) -> dict[str, Any]:
     return {**column, "type": "llm_judge", "scores": scores}
 
 
+def _llm_code(fields: _Fields, name: str) -> dict[str, Any]:
+    """data-designer's SQL dialects (`sql:postgres`, ...) are fenced as plain `sql`."""
+    language = str(fields.require("code_lang")).split(":")[0].lower()
+    column = _llm_text(fields, name)
+    return {**column, "type": "llm_code", "code_lang": language}
+
+
 def _expression(fields: _Fields, name: str) -> dict[str, Any]:
     column = {"type": "expression", "name": name, "template": fields.require("expr")}
     dtype = fields.take("dtype", "str")
@@ -284,6 +291,7 @@ _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
     "llm-text": _llm_text,
     "llm-structured": _llm_structured,
     "llm-judge": _llm_judge,
+    "llm-code": _llm_code,
     "expression": _expression,
 }
 

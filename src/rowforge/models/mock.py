@@ -174,7 +174,11 @@ class MockModel:
         rng = self._rng("reply", key) if seed is None else self._rng("reply", key, seed)
         if json_schema is None:
             words = _prose(messages, rng).split()
-            return cut_at_stop(" ".join(words[:max_tokens]), stop)
+            text = " ".join(words[:max_tokens])
+            language = _code_requested(messages)
+            if language is not None:  # asked for a code block: prose inside one
+                text = f"Here is the code:\n```{language}\n{text}\n```"
+            return cut_at_stop(text, stop)
         if not isinstance(json_schema, dict):
             raise ModelRequestError(f"json_schema must be an object, got {json_schema!r}")
         try:
@@ -182,6 +186,17 @@ class MockModel:
         except (ValueError, KeyError, TypeError, IndexError) as error:
             raise ModelRequestError(f"the mock cannot follow this json_schema: {error}") from None
         return cut_at_stop(text, stop)
+
+
+#: How `llm_code` columns ask for code (`LLMCodeColumn.instructions`).
+_CODE_REQUEST = re.compile(r"in one Markdown code block \(```([a-z][a-z0-9+#._-]*) \.\.\. ```\)")
+
+
+def _code_requested(messages: list[Message]) -> str | None:
+    """The language the last user message asks a code block in, if it asks for one."""
+    user = [m["content"] for m in messages if m["role"] == "user"]
+    match = _CODE_REQUEST.search(user[-1]) if user else None
+    return match.group(1) if match else None
 
 
 def _prose(messages: list[Message], rng: random.Random) -> str:

@@ -169,3 +169,24 @@ def _json_repaired(text: str, is_object: bool) -> Any:
     if is_object and isinstance(document, list) and document and isinstance(document[0], dict):
         return document[0]  # json_repair lists the documents it found: keep the first
     return document
+
+
+#: A Markdown fenced block: the fence (``` or ~~~, three or more), an optional tag, the body.
+_CODE_FENCE = re.compile(
+    r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[^\s`]*)[^\n]*\n"
+    r"(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def code_block(reply: str, language: str) -> str | None:
+    """The code of the last Markdown code block in `reply` tagged `language` (any case) or not
+    tagged at all, stripped; None when there is none (no block, or only blocks in another
+    language). Models asked for code often add prose around the block: it is dropped."""
+    wanted = language.lower()
+    found = None
+    for match in _CODE_FENCE.finditer(reply):
+        tag = match.group("tag").lower()
+        if tag in ("", wanted):
+            found = match.group("body").strip()
+    return found
