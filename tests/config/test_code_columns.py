@@ -71,5 +71,5 @@ def test_code_block(reply: str, code: str | None) -> None:
 
 @pytest.mark.parametrize("language", ["", "Python", "c sharp", 3])
 def test_the_language_is_checked(language: object) -> None:
-    with pytest.raises(ConfigError, match="column 's'.code_lang: must be a language name"):
+    with pytest.raises(ConfigError, match=r"column 's'\.code_lang: must be a language name"):
         LLMCodeColumn(name="s", model="m", prompt="p", code_lang=language)  # type: ignore[arg-type]
