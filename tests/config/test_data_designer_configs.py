@@ -162,11 +162,11 @@ def _converted(builder: dd.DataDesignerConfigBuilder, tmp_path: Path) -> dict[st
 
 
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
-    "a skip condition": (
+    "reasoning content": (
         lambda: dd.LLMTextColumnConfig(
             name="q", model_alias="writer", prompt="Ask about {{ topic }}.",
-            skip=dd.SkipConfig(when="{{ topic == 'billing' }}")),
-        r"columns\[1\] 'q'.skip: data-designer's 'skip'",
+            extract_reasoning_content=True),
+        r"columns\[1\] 'q'.extract_reasoning_content: data-designer's",
     ),
     "a trace": (
         lambda: dd.LLMTextColumnConfig(name="q", model_alias="writer", prompt="{{ topic }}",
@@ -322,3 +322,27 @@ def test_a_code_column_converts_to_llm_code(tmp_path: Path) -> None:
         code_lang="sql:postgres"))
     (_, snippet) = _converted(builder, tmp_path)["columns"]
     assert (snippet["type"], snippet["code_lang"]) == ("llm_code", "sql")
+
+
+def test_data_designers_skip_example_converts_and_skips_as_it_does(
+    server: support.DataDesignerMockServer, tmp_path: Path
+) -> None:
+    """`skip.when` and `propagate_skip` (tests/integrations' skip_gate example): the skipped
+    rows keep null in the gated column and its dependent, the column with propagate_skip false
+    runs on every row, and a skipped cell sends no request."""
+    source = tmp_path / "dd.yaml"
+    support.skip_gate_config().write_config(source)
+    config = load_config(source, providers=providers_file(tmp_path, server.url))
+    before = server.request_count
+    build(config, 40, tmp_path / "out")
+    requests = server.request_count - before
+    assert first_violation(tmp_path / "out") is None
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    low, high = frame[frame["number_of_stars"] <= 2], frame[frame["number_of_stars"] > 2]
+    assert len(low) and len(high)
+    assert low["complaint_analysis"].notna().all() and low["action_items"].notna().all()
+    assert high["complaint_analysis"].isna().all() and high["action_items"].isna().all()
+    assert frame["review_summary"].notna().all()
+    assert requests == 40 + 2 * len(low)
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert metadata["skipped_cells"]["complaint_analysis"] == len(high)

@@ -300,9 +300,27 @@ SCHEMAS = st.sampled_from(
 )
 
 
-def _expression(template: Template, dtype: str) -> Factory:
+def _skip_of(skip: tuple[int, Any] | None, known: tuple[str, ...]) -> dict[str, Any] | None:
+    """A `skip` reading an earlier column (none when there is no earlier column)."""
+    if skip is None or not known:
+        return None
+    index, value = skip
+    when = {"when": f"{{{{ {known[index % len(known)]} }}}}"}
+    return when if value is None else {**when, "value": value}
+
+
+SKIPS = st.none() | st.tuples(st.integers(0, 50), st.none() | st.text(max_size=5) | INT64)
+
+
+def _expression(
+    template: Template, dtype: str, skip: tuple[int, Any] | None, propagate: bool
+) -> Factory:
     return lambda name, known, aliases: ExpressionColumn(
-        name=name, template=template.resolve(known), dtype=dtype
+        name=name,
+        template=template.resolve(known),
+        dtype=dtype,
+        skip=_skip_of(skip, known),
+        propagate_skip=propagate,
     )
 
 
@@ -338,7 +356,9 @@ def _custom(function: str, depends: Any, kind: str, resize: bool) -> Factory:
     return make
 
 
-EXPRESSION = st.builds(_expression, TEMPLATES, st.sampled_from(EXPRESSION_DTYPES))
+EXPRESSION = st.builds(
+    _expression, TEMPLATES, st.sampled_from(EXPRESSION_DTYPES), SKIPS, st.booleans()
+)
 LLM = st.builds(
     _llm,
     TEMPLATES,

@@ -102,6 +102,10 @@ def _template(column: Any, field: str, optional: bool = False) -> None:
 OPTIONAL = {"optional": True}
 
 
+def _skip(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 @attrs.frozen(kw_only=True)
 class Column:
     """Base of every column type.
@@ -124,8 +128,12 @@ class Column:
         """Check field values; raise `ConfigError` via `_fail`."""
 
     def dependencies(self) -> set[str]:
-        """Columns this one reads."""
+        """Columns this one reads to generate its value."""
         return set()
+
+    def reads(self) -> set[str]:
+        """Every column this one reads (a `SkippableColumn` also to decide to skip)."""
+        return self.dependencies()
 
     def outputs(self) -> tuple[str, ...]:
         """Columns this one produces (one, except for seed datasets)."""
@@ -134,6 +142,54 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         fields = attrs.asdict(self, recurse=False, filter=_written)
         return {"type": self.TYPE, **{k: _plain(v) for k, v in fields.items()}}
+
+
+@attrs.frozen(kw_only=True)
+class SkippableColumn(Column):
+    """A column that reads others (expressions, LLM and custom columns), so it may be skipped.
+
+    `skip: {when, value}`: on a row where the Jinja2 expression `when` (data-designer's form,
+    `"{{ stars > 2 }}"`) is true, the column is not generated; the row keeps `value` (default
+    null) and the cell counts as skipped. `propagate_skip` (default true): a row where a column
+    this one reads was skipped skips this one too.
+    """
+
+    skip: Mapping[str, Any] | None = attrs.field(default=None, converter=_skip, metadata=OPTIONAL)
+    propagate_skip: bool = attrs.field(default=True, metadata=OPTIONAL)
+
+    def __attrs_post_init__(self) -> None:
+        _boolean(self, "propagate_skip")
+        self._check_skip()
+        super().__attrs_post_init__()
+
+    def _check_skip(self) -> None:
+        if self.skip is None:
+            return
+        if not isinstance(self.skip, Mapping):
+            raise _fail(
+                self, "skip", f"must be a mapping {{when, value}}, got {describe(self.skip)}"
+            )
+        unknown = sorted(set(self.skip) - {"when", "value"}, key=str)
+        if unknown:
+            raise _fail(self, "skip", f"unknown fields {unknown}; known: when, value")
+        when = self.skip.get("when")
+        problem = template_problem(when)
+        if problem is not None or not isinstance(when, str):
+            raise _fail(self, "skip.when", problem or "is required")
+        if not referenced_columns(when, f"column {self.name!r}.skip.when"):
+            raise _fail(self, "skip.when", "must read at least one column")
+        value = self.skip.get("value")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise _fail(self, "skip.value", f"must be a single value, got {describe(value)}")
+
+    def skip_reads(self) -> set[str]:
+        """Columns `skip.when` reads."""
+        if self.skip is None:
+            return set()
+        return referenced_columns(self.skip["when"], f"column {self.name!r}.skip.when")
+
+    def reads(self) -> set[str]:
+        return self.dependencies() | self.skip_reads()
 
 
 def _written(attribute: attrs.Attribute[Any], value: Any) -> bool:
@@ -786,7 +842,7 @@ EXPRESSION_DTYPES = ("str", "int", "float", "bool")
 
 
 @attrs.frozen(kw_only=True)
-class ExpressionColumn(Column):
+class ExpressionColumn(SkippableColumn):
     """A sandboxed Jinja2 template over the row, e.g. `"{{ first_name }} {{ last_name }}"`.
 
     `dtype` casts the rendered text as data-designer's expression columns do: "float" and "int"
@@ -812,7 +868,7 @@ class ExpressionColumn(Column):
 
 
 @attrs.frozen(kw_only=True)
-class LLMTextColumn(Column):
+class LLMTextColumn(SkippableColumn):
     """Text from a model: `prompt` (and optional `system_prompt`) are Jinja2 templates."""
 
     TYPE: ClassVar[str] = "llm_text"
@@ -1070,7 +1126,7 @@ def _function_ref(value: Any) -> Any:
 
 
 @attrs.frozen(kw_only=True)
-class CustomColumn(Column):
+class CustomColumn(SkippableColumn):
     """A Python callable (sync or async): per cell `fn(row) -> value`, or per batch
     `fn(frame) -> values`. In YAML, `function` is `"module:function"`."""
 

@@ -28,6 +28,7 @@ every file of a run has one schema (see `rowforge.storage.arrow_types`).
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import importlib
 import math
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
+import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -66,6 +68,7 @@ from rowforge.config.columns import (
     Sampler,
     ScipySampler,
     SeedDatasetColumns,
+    SkippableColumn,
     SubcategorySampler,
     TimedeltaSampler,
     UniformSampler,
@@ -137,7 +140,7 @@ def compile_config(
     steps: list[Step] = []
     hidden: list[str] = []
     for column in config.columns:
-        compiled = compiler_for(column).steps(column, context)
+        compiled = _with_skip(column, compiler_for(column).steps(column, context))
         steps.extend(compiled)
         hidden.extend(step.name for step in compiled if step.name not in column.outputs())
     processors: list[Processor] = list(config.processors)
@@ -164,6 +167,43 @@ def _dropped(config: DatasetConfig) -> list[str]:
             elif isinstance(processor, RenameColumns):
                 names = [processor.mapping.get(name, name) for name in names]
     return names
+
+
+def _with_skip(column: Column, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The column's own step with its `skip` (condition, value; it then reads the condition's
+    columns too) and `propagate_skip`."""
+    if not isinstance(column, SkippableColumn) or (column.skip is None and column.propagate_skip):
+        return steps
+    when = None
+    if column.skip is not None:
+        template = compile_template(column.skip["when"], f"column {column.name!r}.skip.when")
+        when = _skip_condition(template)
+    return tuple(
+        attrs.evolve(
+            step,
+            depends_on=sorted({*step.depends_on, *column.skip_reads()}),
+            skip_when=when,
+            skip_value=None if column.skip is None else column.skip.get("value"),
+            propagate_skip=column.propagate_skip,
+        )
+        if step.name == column.name
+        else step
+        for step in steps
+    )
+
+
+def _skip_condition(template: jinja2.Template) -> Callable[[dict[str, Any]], bool]:
+    """A `skip.when` expression as data-designer evaluates it: the rendered value's truth, so
+    `{{ stars > 2 }}` (rendered "True" or "False"), numbers, and text (non-empty is true)."""
+
+    def skip_when(row: dict[str, Any]) -> bool:
+        text = render(template, row).strip()
+        try:
+            return bool(ast.literal_eval(text))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return bool(text)
+
+    return skip_when
 
 
 def compiler_for(column: Column) -> ColumnCompiler[Any]:

@@ -317,9 +317,19 @@ def _column(raw: object, index: int) -> dict[str, Any] | None:
             f"{fields.where}.column_type: data-designer's {kind!r} columns have no rowforge "
             f"equivalent yet; rowforge converts {sorted(_COLUMNS)}"
         )
+    skip, propagate = fields.take("skip"), fields.take("propagate_skip", True)
     column = mapper(fields, name)
     if drop:
         column["drop"] = drop
+    if skip is not None:
+        skipping = _Fields(skip, f"{fields.where}.skip")
+        column["skip"] = {"when": skipping.require("when")}
+        value = skipping.take("value")
+        if value is not None:
+            column["skip"]["value"] = value
+        skipping.finish()
+    if propagate is not True:
+        column["propagate_skip"] = propagate
     return column
 
 

@@ -99,7 +99,7 @@ class DatasetConfig:
                 outputs[name] = where
         for index, column in enumerate(self.columns):
             where = f"columns[{index}] {column.name!r}"
-            for name in sorted(column.dependencies()):
+            for name in sorted(column.reads()):
                 if name not in outputs:
                     raise ConfigError(
                         f"{where}: refers to unknown column {name!r}; known: {sorted(outputs)}"
@@ -243,7 +243,7 @@ def _mock_from_dict(raw: Any) -> MockSettings:
 
 def _check_acyclic(columns: Sequence[Column]) -> None:
     producer = {name: column.name for column in columns for name in column.outputs()}
-    graph = {column.name: {producer[d] for d in column.dependencies()} for column in columns}
+    graph = {column.name: {producer[d] for d in column.reads()} for column in columns}
     visiting: list[str] = []
     done: set[str] = set()
 
@@ -280,7 +280,7 @@ def _batch_columns(columns: Sequence[Column]) -> list[str]:
         for column in columns:
             if column.name in ready or not batch(column):
                 continue
-            if all(producer[name] in ready for name in column.dependencies()):
+            if all(producer[name] in ready for name in column.reads()):
                 ready.add(column.name)
                 grew = True
     return [name for column in columns if column.name in ready for name in column.outputs()]
