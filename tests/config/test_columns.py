@@ -552,7 +552,8 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "unknown field": (
         {"columns": [{"type": "uniform", "name": "a", "lo": 1}]},
         "columns[0] 'a': unknown fields ['lo'] for a 'uniform' column; "
-        "known: ['conditional_params', 'convert_to', 'drop', 'high', 'low', 'name']",
+        "known: ['conditional_params', 'convert_to', 'decimal_places', 'drop', 'high', 'low', "
+        "'name']",
     ),
     "missing required field": (
         {"columns": [{"type": "expression", "name": "a"}]},

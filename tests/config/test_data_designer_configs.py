@@ -173,11 +173,11 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
                                        with_trace=dd.TraceType.ALL_MESSAGES),
         r"columns\[1\] 'q'.with_trace: data-designer's 'with_trace' \('all_messages'\)",
     ),
-    "rounding": (
+    "a whole person": (
         lambda: dd.SamplerColumnConfig(
-            name="p", sampler_type=dd.SamplerType.UNIFORM,
-            params=dd.UniformSamplerParams(low=0, high=1, decimal_places=2)),
-        r"columns\[1\] 'p'.params.decimal_places: data-designer's 'decimal_places' \(2\)",
+            name="p", sampler_type=dd.SamplerType.PERSON_FROM_FAKER,
+            params=dd.PersonFromFakerSamplerParams()),
+        r"columns\[1\] 'p'.sampler_type: data-designer's 'person_from_faker' sampler",
     ),
     "a uuid prefix": (
         lambda: dd.SamplerColumnConfig(
@@ -245,7 +245,9 @@ def samplers_builder() -> dd.DataDesignerConfigBuilder:
     builder.add_column(sampler("spend", "bernoulli_mixture", dd.BernoulliMixtureSamplerParams(
         p=0.5, dist_name="expon", dist_params={"scale": 10.0})))
     builder.add_column(sampler("wait", "scipy", dd.ScipySamplerParams(
-        dist_name="norm", dist_params={"loc": 5.0, "scale": 1.0})))
+        dist_name="norm", dist_params={"loc": 5.0, "scale": 1.0}, decimal_places=2)))
+    builder.add_column(sampler("price", "gaussian", dd.GaussianSamplerParams(
+        mean=20.0, stddev=5.0, decimal_places=1)))
     builder.add_column(sampler("opened", "datetime", dd.DatetimeSamplerParams(
         start="2024-01-01", end="2024-12-31", unit="s")))
     builder.add_column(sampler("closed", "timedelta", dd.TimeDeltaSamplerParams(
@@ -271,7 +273,7 @@ def test_data_designers_other_samplers_and_options_convert_and_build(tmp_path: P
         "topic": "category", "detail": "subcategory", "tries": "binomial", "calls": "poisson",
         "spend": "bernoulli_mixture", "wait": "scipy", "opened": "datetime",
         "closed": "timedelta", "stars": "uniform", "calls_again": "expression",
-        "total": "expression",
+        "total": "expression", "price": "gaussian",
     }
     save_config(config, tmp_path / "rowforge.yaml")
     assert load_config(tmp_path / "rowforge.yaml") == config
@@ -283,6 +285,9 @@ def test_data_designers_other_samplers_and_options_convert_and_build(tmp_path: P
     assert set(shipping["detail"]) == {"late"} and set(shipping["stars"]) <= {1, 2}
     assert (frame["total"] == frame["calls"] + frame["tries"]).all()
     assert frame["stars"].dtype.kind == "i"
+    assert (frame["price"] == frame["price"].round(1)).all()  # decimal_places
+    assert (frame["wait"] == frame["wait"].round(2)).all()
+    assert (frame["price"] != frame["price"].round(0)).any()
 
 
 def test_a_datetime_drawn_by_the_day_is_refused_as_rowforge_draws_to_the_second(

@@ -479,7 +479,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "conditional parameter unknown": (
         {"type": "gaussian", "name": "x", "conditional_params": {"true": {"sigma": 2}}},
         "columns[1] 'x'.conditional_params['true']: unknown parameters ['sigma'] of a "
-        "'gaussian'; known: ['mean', 'stddev']",
+        "'gaussian'; known: ['decimal_places', 'mean', 'stddev']",
     ),
     "conditional parameter out of its domain": (
         {"type": "gaussian", "name": "x", "conditional_params": {"true": {"stddev": -2}}},

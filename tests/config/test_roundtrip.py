@@ -162,7 +162,11 @@ def samplers(
     needs one: as the first column it is a poisson sampler instead."""
     own = draw(params)
     conditions = draw(st.lists(st.tuples(CONDITIONS, params), max_size=2))
-    extra = {"convert_to": draw(CONVERT_TO)} if numeric else {}
+    extra = (
+        {"convert_to": draw(CONVERT_TO), "decimal_places": draw(st.none() | st.integers(0, 15))}
+        if numeric
+        else {}
+    )
 
     def make(name: str, known: tuple[str, ...], aliases: list[str]) -> Column:
         if not known and any(isinstance(v, Ref) for v in own.values()):

@@ -348,13 +348,23 @@ class NumericSampler(Sampler):
     """Base of the samplers of numbers (and bernoulli's booleans, data-designer's 0 and 1).
 
     `convert_to` converts each value as data-designer does: "int" rounds half to even (pandas'
-    `round`), "float" and "str" convert; a boolean counts as 1 or 0.
+    `round`), "float" and "str" convert; a boolean counts as 1 or 0. `decimal_places` rounds
+    each value to that many places first (data-designer's, for its uniform, gaussian and scipy
+    samplers).
     """
 
     convert_to: Literal["int", "float", "str"] | None = attrs.field(default=None, metadata=OPTIONAL)
+    decimal_places: int | None = attrs.field(default=None, metadata=OPTIONAL)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        places = self.decimal_places
+        if places is not None and (
+            isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 15
+        ):
+            raise _fail(
+                self, "decimal_places", f"must be an integer from 0 to 15, got {describe(places)}"
+            )
         if self.convert_to is not None and self.convert_to not in CONVERSIONS:
             raise _fail(
                 self,

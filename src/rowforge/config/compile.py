@@ -384,11 +384,24 @@ _CONVERSIONS: dict[str, Callable[[Any], Any]] = {
 
 
 def _converted(column: Column, draw: Draw) -> Draw:
-    """`draw`, its values converted by the column's `convert_to` when it has one."""
-    if not isinstance(column, NumericSampler) or column.convert_to is None:
+    """`draw`, its values rounded to the column's `decimal_places` and converted by its
+    `convert_to`, when it has them."""
+    if not isinstance(column, NumericSampler):
+        return draw
+    places = column.decimal_places
+    if places is not None:
+        unrounded = draw
+        draw = lambda rng, row: _rounded(unrounded(rng, row), places)  # noqa: E731
+    if column.convert_to is None:
         return draw
     convert = _CONVERSIONS[column.convert_to]
-    return lambda rng, row: convert(draw(rng, row))
+    rounded = draw
+    return lambda rng, row: convert(rounded(rng, row))
+
+
+def _rounded(value: Any, places: int) -> Any:
+    """A float rounded to `places`; integers and booleans are whole already."""
+    return round(value, places) if isinstance(value, float) else value
 
 
 def _draw_category(column: CategorySampler) -> Draw:

@@ -166,15 +166,14 @@ def _conditional(
 
 def _same_fields(kind: str, *names: str) -> Callable[[_Fields], dict[str, Any]]:
     """A sampler whose rowforge fields are data-designer's own (data-designer's names were
-    kept); `decimal_places` must be unset (rowforge does not round)."""
+    kept), with its `decimal_places` when it has one."""
 
     def mapper(params: _Fields) -> dict[str, Any]:
-        _no_rounding(params)
         column: dict[str, Any] = {"type": kind}
         for name in names:
             if name in params.raw:
                 column[name] = params.take(name)
-        return column
+        return _rounding(params, column) if "decimal_places" in params.raw else column
 
     return mapper
 
@@ -188,19 +187,20 @@ def _category(params: _Fields) -> dict[str, Any]:
 
 
 def _uniform(params: _Fields) -> dict[str, Any]:
-    _no_rounding(params)
-    return {"type": "uniform", "low": params.require("low"), "high": params.require("high")}
+    low, high = params.require("low"), params.require("high")
+    return _rounding(params, {"type": "uniform", "low": low, "high": high})
 
 
 def _gaussian(params: _Fields) -> dict[str, Any]:
-    _no_rounding(params)
-    return {"type": "gaussian", "mean": params.require("mean"), "stddev": params.require("stddev")}
+    mean, stddev = params.require("mean"), params.require("stddev")
+    return _rounding(params, {"type": "gaussian", "mean": mean, "stddev": stddev})
 
 
-def _no_rounding(params: _Fields) -> None:
-    if params.raw.get("decimal_places") is not None:
-        return  # left for `finish`, which names it
-    params.take("decimal_places")
+def _rounding(params: _Fields, column: dict[str, Any]) -> dict[str, Any]:
+    places = params.take("decimal_places")
+    if places is not None:
+        column["decimal_places"] = places
+    return column
 
 
 def _bernoulli(params: _Fields) -> dict[str, Any]:
