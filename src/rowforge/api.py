@@ -26,6 +26,7 @@ from rowforge.build import (
 from rowforge.config.columns import SeedDatasetColumns
 from rowforge.config.compile import CompiledConfig, compile_config
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
+from rowforge.config.seed_files import is_hub_path
 from rowforge.config.validate import check_config, validate_config
 from rowforge.errors import ConfigError
 from rowforge.scheduler import Plan, RunConfig, RunResult, TaskTrace, build_plan
@@ -242,7 +243,7 @@ def anchored_paths(config: DatasetConfig) -> DatasetConfig:
     on where it is read from."""
     columns = [
         attrs.evolve(column, path=str(Path(column.path).resolve()))
-        if isinstance(column, SeedDatasetColumns) and column.path
+        if isinstance(column, SeedDatasetColumns) and column.path and not is_hub_path(column.path)
         else column
         for column in config.columns
     ]

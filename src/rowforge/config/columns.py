@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import attrs
 
+from rowforge.config.seed_files import hub_path_problem, is_hub_path
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import reference
 from rowforge.models.config import FieldError, describe
@@ -1207,7 +1208,11 @@ class SeedDatasetColumns(Column):
             raise _fail(self, "path", f"must be a file path (a string), got {describe(self.path)}")
         if (self.frame is None) == (not self.path):
             raise _fail(self, "path", "give exactly one of path (a file) and frame (a DataFrame)")
-        if self.frame is None and Path(self.path).suffix.lower() not in (".parquet", ".csv"):
+        if self.frame is None and is_hub_path(self.path):
+            problem = hub_path_problem(self.path)
+            if problem is not None:
+                raise _fail(self, "path", problem)
+        elif self.frame is None and Path(self.path).suffix.lower() not in (".parquet", ".csv"):
             raise _fail(self, "path", f"must be a .parquet or .csv file, got {self.path!r}")
         if not self.columns:
             raise _fail(self, "columns", "needs at least one column")

@@ -77,6 +77,7 @@ from rowforge.config.columns import (
     scipy_distribution,
 )
 from rowforge.config.dataset import DatasetConfig
+from rowforge.config.seed_files import seed_files
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
 from rowforge.models.registry import ModelRegistry
@@ -606,8 +607,9 @@ def _custom_steps(column: CustomColumn, _: CompileContext) -> tuple[Step, ...]:
 def _seed_loader(
     column: SeedDatasetColumns, seed: int, num_records: int | None
 ) -> Callable[[pd.DataFrame], list[dict[str, Any]]]:
-    if column.frame is None and not Path(column.path).is_file():
-        raise ConfigError(f"column {column.name!r}.path: no such file {column.path!r}")
+    files = [] if column.frame is not None else seed_files(
+        column.path, f"column {column.name!r}.path"
+    )
     cache: dict[str, pd.DataFrame] = {}
 
     def table() -> pd.DataFrame:
@@ -615,10 +617,8 @@ def _seed_loader(
             path = column.path or "the DataFrame"
             if column.frame is not None:
                 data = pd.DataFrame(column.frame)
-            elif path.endswith(".parquet"):
-                data = pd.read_parquet(path)
             else:
-                data = pd.read_csv(path)
+                data = pd.concat([_read_seed_file(file) for file in files], ignore_index=True)
             missing = [c for c in column.columns if c not in data.columns]
             if missing:
                 raise ConfigError(f"column {column.name!r}: {path} has no columns {missing}")
@@ -650,6 +650,10 @@ def _seed_loader(
         return [records[pick] for pick in picks]
 
     return load
+
+
+def _read_seed_file(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
 
 
 def _field_of(loader: str, name: str) -> Callable[[pd.DataFrame], list[Any]]:

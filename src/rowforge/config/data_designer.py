@@ -337,15 +337,21 @@ def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
     seed = _Fields(raw.get("seed_config"), "seed_config")
     source = _Fields(seed.require("source"), "seed_config.source")
     kind = source.require("seed_type")
-    if kind != "local":
+    if kind == "local":
+        # data-designer resolves a relative path from the working directory, not from the
+        # config file: so does the conversion, writing it out absolute.
+        path = str(Path(str(source.require("path"))).resolve())
+        source.finish()
+    elif kind == "hf":
+        # data-designer's Hub paths read `datasets/<owner>/<name>/<files>`; the key comes from
+        # HF_TOKEN, never from the config
+        path = "hf://" + str(source.require("path")).lstrip("/")
+        source.finish({"token": None, "endpoint": "https://huggingface.co"})
+    else:
         raise ConfigError(
             f"seed_config.source.seed_type: data-designer's {kind!r} seed source has no rowforge "
-            "equivalent yet; rowforge converts 'local' files"
+            "equivalent yet; rowforge converts 'local' files and 'hf' datasets"
         )
-    # data-designer resolves a relative path from the working directory, not from the config
-    # file: so does the conversion, writing it out absolute.
-    path = str(Path(str(source.require("path"))).resolve())
-    source.finish()
     strategy = seed.take("sampling_strategy", "ordered")
     if strategy not in ("ordered", "shuffle"):
         raise ConfigError(

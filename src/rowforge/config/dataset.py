@@ -40,6 +40,7 @@ from rowforge.config.processors import (
     processor_to_dict,
     template_strings,
 )
+from rowforge.config.seed_files import is_hub_path
 from rowforge.config.validate import check_templates
 from rowforge.errors import ConfigError
 from rowforge.models import MockSettings, ModelConfig
@@ -160,7 +161,7 @@ def _rebase(raw: Any, base_dir: Path | None) -> Any:
     if base_dir is None or not isinstance(raw, Mapping) or raw.get("type") != "seed_dataset":
         return raw
     path = raw.get("path")
-    if isinstance(path, str) and path and not Path(path).is_absolute():
+    if isinstance(path, str) and path and not is_hub_path(path) and not Path(path).is_absolute():
         return {**raw, "path": str(base_dir / path)}
     return raw
 

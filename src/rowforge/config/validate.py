@@ -63,6 +63,7 @@ from rowforge.config.columns import (
     UUIDSampler,
     condition_template,
 )
+from rowforge.config.seed_files import seed_files
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import resolve
 from rowforge.models.config import describe
@@ -349,9 +350,7 @@ def _check_seed_files(config: DatasetConfig) -> None:
         if not isinstance(column, SeedDatasetColumns) or column.frame is not None:
             continue
         where = f"columns[{index}] {column.name!r}"
-        path = Path(column.path)
-        if not path.is_file():
-            raise ConfigError(f"{where}.path: no such file {column.path!r}")
+        path = seed_files(column.path, f"{where}.path")[0]
         try:
             names, rows = _seed_header(path)
         except Exception as error:  # a corrupt or foreign file: pandas/pyarrow say why
