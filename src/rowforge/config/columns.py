@@ -28,6 +28,7 @@ from rowforge.config.seed_files import hub_path_problem, is_hub_path
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import reference
 from rowforge.models.config import FieldError, describe
+from rowforge.models.repair import code_request
 from rowforge.templates import referenced_columns, template_problem
 
 PERSON_FIELDS = (
@@ -980,10 +981,7 @@ class LLMCodeColumn(LLMTextColumn):
 
     def instructions(self) -> str:
         """What the prompt gains: the request for one code block in the language."""
-        return (
-            f"\n\nAnswer with code in {self.code_lang} only, in one Markdown code block "
-            f"(```{self.code_lang} ... ```)."
-        )
+        return code_request(self.code_lang)
 
 
 def _option(key: Any) -> Any:

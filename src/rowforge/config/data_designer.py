@@ -104,16 +104,12 @@ class _Fields:
         for key, value in self.raw.items():
             if key in self._taken:
                 continue
-            if key in known and _same(value, known[key]):
+            if key in known and value == known[key]:
                 continue
             raise ConfigError(
                 f"{self.where}.{key}: data-designer's {key!r} ({_short(value)}) has no rowforge "
                 "equivalent yet; remove it or set it to its default to convert this config"
             )
-
-
-def _same(value: Any, default: Any) -> bool:
-    return bool(value == default)
 
 
 def _short(value: Any) -> str:

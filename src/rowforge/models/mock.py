@@ -36,6 +36,7 @@ import attrs
 from rowforge.errors import ProviderTimeoutError, RateLimitError, RetryableError
 from rowforge.models.client import JsonSchema, Message, ModelRequestError, message_problem
 from rowforge.models.config import MockSettings, ModelConfig
+from rowforge.models.repair import requested_language
 from rowforge.models.schema import example_for
 from rowforge.models.slow import SlowRequestWarning
 from rowforge.models.usage import UsageMeter
@@ -188,15 +189,10 @@ class MockModel:
         return cut_at_stop(text, stop)
 
 
-#: How `llm_code` columns ask for code (`LLMCodeColumn.instructions`).
-_CODE_REQUEST = re.compile(r"in one Markdown code block \(```([a-z][a-z0-9+#._-]*) \.\.\. ```\)")
-
-
 def _code_requested(messages: list[Message]) -> str | None:
     """The language the last user message asks a code block in, if it asks for one."""
     user = [m["content"] for m in messages if m["role"] == "user"]
-    match = _CODE_REQUEST.search(user[-1]) if user else None
-    return match.group(1) if match else None
+    return requested_language(user[-1]) if user else None
 
 
 def _prose(messages: list[Message], rng: random.Random) -> str:

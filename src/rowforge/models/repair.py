@@ -190,3 +190,22 @@ def code_block(reply: str, language: str) -> str | None:
         if tag in ("", wanted):
             found = match.group("body").strip()
     return found
+
+
+def code_request(language: str) -> str:
+    """What an `llm_code` column adds to its prompt: a request for one code block in
+    `language`. The mock model recognises this wording (`requested_language`) and answers in a
+    block, so the wording lives here once."""
+    return (
+        f"\n\nAnswer with code in {language} only, in one Markdown code block "
+        f"(```{language} ... ```)."
+    )
+
+
+_CODE_REQUEST = re.compile(r"in one Markdown code block \(```([a-z][a-z0-9+#._-]*) \.\.\. ```\)")
+
+
+def requested_language(prompt: str) -> str | None:
+    """The language `prompt` asks a code block in (`code_request`'s wording), or None."""
+    match = _CODE_REQUEST.search(prompt)
+    return match.group(1) if match else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -36,8 +37,8 @@ from rowforge.errors import (
 from rowforge.scheduler import RowFailed, Step
 
 
-def _dd() -> Any:
-    """data-designer's modules this file needs, imported when a build starts (the extra may be
+def _dd() -> SimpleNamespace:
+    """data-designer's names this file needs, imported when a build starts (the extra may be
     missing where rowforge is merely imported)."""
     from data_designer.config.column_configs import ExpressionColumnConfig, GenerationStrategy
     from data_designer.engine.column_generators.generators.base import FromScratchColumnGenerator
@@ -45,17 +46,14 @@ def _dd() -> Any:
     from data_designer.engine.dataset_builders.utils.skip_evaluator import evaluate_skip_when
     from data_designer.engine.models import errors
 
-    class Modules:
-        pass
-
-    modules = Modules()
-    modules.ExpressionColumnConfig = ExpressionColumnConfig  # type: ignore[attr-defined]
-    modules.GenerationStrategy = GenerationStrategy  # type: ignore[attr-defined]
-    modules.FromScratch = FromScratchColumnGenerator  # type: ignore[attr-defined]
-    modules.MultiColumnConfig = MultiColumnConfig  # type: ignore[attr-defined]
-    modules.evaluate_skip_when = evaluate_skip_when  # type: ignore[attr-defined]
-    modules.errors = errors  # type: ignore[attr-defined]
-    return modules
+    return SimpleNamespace(
+        ExpressionColumnConfig=ExpressionColumnConfig,
+        GenerationStrategy=GenerationStrategy,
+        FromScratch=FromScratchColumnGenerator,
+        MultiColumnConfig=MultiColumnConfig,
+        evaluate_skip_when=evaluate_skip_when,
+        errors=errors,
+    )
 
 
 def retryable_equivalent(error: BaseException) -> BaseException | None:
