@@ -264,7 +264,10 @@ INTEGER = (
 BERNOULLI = st.floats(0, 1).map(
     lambda p: lambda name, known, aliases: BernoulliSampler(name=name, p=p)
 )
-UUID = st.just(lambda name, known, aliases: UUIDSampler(name=name))
+UUID = _optional(
+    {}, prefix=st.text(max_size=6), hex=st.booleans(), short_form=st.booleans(),
+    uppercase=st.booleans(),
+).map(lambda options: lambda name, known, aliases: UUIDSampler(name=name, **options))
 DATETIME = (
     st.tuples(st.datetimes(min_value=dt.datetime(1900, 1, 1)), st.datetimes())
     .map(_ordered)

@@ -739,9 +739,25 @@ class ScipySampler(NumericSampler):
 
 @attrs.frozen(kw_only=True)
 class UUIDSampler(Column):
-    """A random UUID4 string (reproducible under the config seed)."""
+    """A random UUID4 string (reproducible under the config seed): the canonical form
+    `8-4-4-4-12` by default.
+
+    data-designer's forms: `hex` writes the 32 hex digits without dashes, `short_form` only the
+    first 8 (so values may repeat: 2^32 possibilities), `uppercase` upper-case digits, and
+    `prefix` is put in front (`"REV-"`). `short_form` implies `hex`.
+    """
 
     TYPE: ClassVar[str] = "uuid"
+    prefix: str = attrs.field(default="", metadata=OPTIONAL)
+    hex: bool = attrs.field(default=False, metadata=OPTIONAL)
+    short_form: bool = attrs.field(default=False, metadata=OPTIONAL)
+    uppercase: bool = attrs.field(default=False, metadata=OPTIONAL)
+
+    def validate(self) -> None:
+        if not isinstance(self.prefix, str):
+            raise _fail(self, "prefix", f"must be a string, got {describe(self.prefix)}")
+        for field in ("hex", "short_form", "uppercase"):
+            _boolean(self, field)
 
 
 def _iso(value: Any) -> Any:

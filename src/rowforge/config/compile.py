@@ -496,8 +496,13 @@ def _draw_bernoulli_mixture(column: BernoulliMixtureSampler) -> Draw:
     return lambda rng, _: draw(rng) if rng.random() < column.p else zero
 
 
-def _draw_uuid(_: UUIDSampler) -> Draw:
-    return lambda rng, _: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+def _draw_uuid(column: UUIDSampler) -> Draw:
+    def draw(rng: random.Random, _: Any) -> str:
+        value = uuid.UUID(int=rng.getrandbits(128), version=4)
+        text = value.hex[:8] if column.short_form else value.hex if column.hex else str(value)
+        return column.prefix + (text.upper() if column.uppercase else text)
+
+    return draw
 
 
 def _draw_datetime(column: DatetimeSampler) -> Draw:
