@@ -545,9 +545,9 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"columns": [{"type": "nope", "name": "a"}]},
         "columns[0] 'a'.type: unknown column type 'nope'; known: ['bernoulli', "
         "'bernoulli_mixture', 'binomial', 'category', 'custom', 'datetime', 'expression', "
-        "'gaussian', 'integer', 'llm_code', 'llm_judge', 'llm_structured', 'llm_text', "
-        "'person', 'poisson', 'scipy', 'seed_dataset', 'subcategory', 'timedelta', 'uniform', "
-        "'uuid']",
+        "'faker_person', 'gaussian', 'integer', 'llm_code', 'llm_judge', 'llm_structured', "
+        "'llm_text', 'person', 'poisson', 'scipy', 'seed_dataset', 'subcategory', 'timedelta', "
+        "'uniform', 'uuid']",
     ),
     "unknown field": (
         {"columns": [{"type": "uniform", "name": "a", "lo": 1}]},

@@ -27,6 +27,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from rowforge.config.columns import (
+    DATETIME_UNITS,
     EXPRESSION_DTYPES,
     PERSON_FIELDS,
     TIME_UNITS,
@@ -38,6 +39,7 @@ from rowforge.config.columns import (
     CustomColumn,
     DatetimeSampler,
     ExpressionColumn,
+    FakerPersonSampler,
     GaussianSampler,
     IntegerSampler,
     LLMCodeColumn,
@@ -272,17 +274,31 @@ DATETIME = (
     st.tuples(st.datetimes(min_value=dt.datetime(1900, 1, 1)), st.datetimes())
     .map(_ordered)
     .filter(lambda p: p[0] < p[1])
-    .map(
-        lambda p: (
-            lambda name, known, aliases: DatetimeSampler(
-                name=name, start=p[0].isoformat(), end=p[1].isoformat()
-            )
+    .flatmap(
+        lambda p: st.fixed_dictionaries(
+            {"start": st.just(p[0].isoformat()), "end": st.just(p[1].isoformat())},
+            optional={"unit": st.sampled_from(DATETIME_UNITS)},  # absent: the default, "s"
         )
     )
+    .map(lambda fields: lambda name, known, aliases: DatetimeSampler(name=name, **fields))
 )
 PERSON = st.tuples(
     st.sampled_from(PERSON_FIELDS), st.sampled_from(["en_US", "de_DE", "fr_FR", "ja_JP"])
 ).map(lambda p: lambda name, known, aliases: PersonSampler(name=name, field=p[0], locale=p[1]))
+#: A faker_person's parameters, any of them (a condition's must not be empty).
+FAKER_PERSON_PARAMS = _optional(
+    {},
+    locale=st.sampled_from(["en_US", "en_GB", "de_DE", "ja_JP"]),
+    sex=st.sampled_from([None, "Male", "Female"]),
+    city=st.none() | st.text(min_size=1, max_size=8) | sequence(
+        st.text(min_size=1, max_size=8), min_size=1, max_size=3
+    ),
+    age_range=st.tuples(st.integers(0, 114), st.integers(0, 114))
+    .filter(lambda ages: ages[0] != ages[1])
+    .map(_ordered)
+    .flatmap(lambda ages: st.sampled_from([list, tuple]).map(lambda kind: kind(ages))),
+).filter(bool)
+FAKER_PERSON = samplers(FakerPersonSampler, FAKER_PERSON_PARAMS, numeric=False)
 
 SCHEMAS = st.sampled_from(
     [
@@ -465,6 +481,7 @@ COLUMNS = st.one_of(
     DATETIME,
     TIMEDELTA,
     PERSON,
+    FAKER_PERSON,
     EXPRESSION,
     LLM,
     JUDGE,

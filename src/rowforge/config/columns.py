@@ -765,13 +765,24 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
+#: A datetime's `unit` (data-designer's letters): year, month, day, hour, minute, second.
+DATETIME_UNITS = ("Y", "M", "D", "h", "m", "s")
+
+
 @attrs.frozen(kw_only=True)
 class DatetimeSampler(Sampler):
-    """An ISO-8601 timestamp drawn uniformly between `start` and `end` (ISO strings)."""
+    """An ISO-8601 timestamp drawn uniformly from [`start`, `end`) (ISO strings), truncated to
+    `unit` as data-designer's datetime sampler truncates its draw: `"M"` gives the first instant
+    of the drawn moment's month, `2024-03-01T00:00:00`. Every unit writes the full
+    `YYYY-MM-DDTHH:MM:SS` text (data-designer's), with the time zone offset when start and end
+    have one. rowforge's default `"s"` (data-designer's is `"D"`) keeps the values configs
+    without a unit always had. A start that is not on a unit boundary may give values before it
+    (its own truncation), as in data-designer; none reaches `end`."""
 
     TYPE: ClassVar[str] = "datetime"
     start: str = attrs.field(converter=_iso)
     end: str = attrs.field(converter=_iso)
+    unit: Literal["Y", "M", "D", "h", "m", "s"] = attrs.field(default="s", metadata=OPTIONAL)
 
     def validate(self) -> None:
         start, end = self._moment("start"), self._moment("end")
@@ -779,6 +790,10 @@ class DatetimeSampler(Sampler):
             raise _fail(self, "start", "start and end must both have a time zone or both not")
         if not start < end:
             raise _fail(self, "start", f"must be before end ({self.start} >= {self.end})")
+        if not isinstance(self.unit, str) or self.unit not in DATETIME_UNITS:
+            raise _fail(
+                self, "unit", f"must be one of {list(DATETIME_UNITS)}, got {describe(self.unit)}"
+            )
 
     def _moment(self, field: str) -> dt.datetime:
         value = getattr(self, field)
@@ -843,10 +858,113 @@ class PersonSampler(Sampler):
     def validate(self) -> None:
         if not isinstance(self.field, str) or self.field not in PERSON_FIELDS:
             raise _fail(self, "field", f"must be one of {PERSON_FIELDS}, got {self.field!r}")
-        if not isinstance(self.locale, str) or not self.locale:
-            raise _fail(self, "locale", f"must be a locale such as 'en_US', got {self.locale!r}")
-        if not _known_locale(self.locale):
-            raise _fail(self, "locale", f"unknown locale {self.locale!r}; Faker has e.g. 'en_US'")
+        _locale(self)
+
+
+def _locale(column: Any) -> None:
+    """`locale` names a locale Faker has."""
+    if not isinstance(column.locale, str) or not column.locale:
+        raise _fail(column, "locale", f"must be a locale such as 'en_US', got {column.locale!r}")
+    if not _known_locale(column.locale):
+        raise _fail(column, "locale", f"unknown locale {column.locale!r}; Faker has e.g. 'en_US'")
+
+
+#: The keys of a `faker_person` value, in data-designer's order (`PeopleGenFaker.make_person`;
+#: the location keys are its `faker_constants.location`). `age` is an integer, the others text.
+FAKER_PERSON_FIELDS = (
+    "uuid",
+    "locale",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "sex",
+    "street_number",
+    "street_name",
+    "city",
+    "state",
+    "postcode",
+    "age",
+    "birth_date",
+    "country",
+    "marital_status",
+    "education_level",
+    "unit",
+    "occupation",
+    "phone_number",
+    "bachelors_field",
+)
+#: data-designer 0.9.7's bounds of `age_range` (`MIN_AGE`, `MAX_AGE`) and its default.
+MIN_AGE, MAX_AGE = 0, 114
+DEFAULT_AGE_RANGE = (18, 114)
+#: A `faker_person`'s `sex` (data-designer's `SexT`).
+SEXES = ("Male", "Female")
+#: The day on which a `faker_person` is `age` years old (see `FakerPersonSampler`).
+PERSON_REFERENCE_DATE = dt.date(2025, 1, 1)
+
+
+@attrs.frozen(kw_only=True)
+class FakerPersonSampler(Sampler):
+    """A whole synthetic person per row, as data-designer's `person_from_faker` sampler gives
+    it: a mapping of `FAKER_PERSON_FIELDS` (names, sex, address, age, birth date, country,
+    marital status, education, occupation, phone number, ...) that templates read as
+    `{{ customer.first_name }}`, stored as one struct column.
+
+    `sex` ("Male" or "Female") fixes the sex, `city` (a name or a list of names, one drawn per
+    row) the city; `age_range` is [min, max], both included, within data-designer's 0..114.
+    Faker's text comes from a Faker seeded from the row's generator; the choices data-designer
+    makes with Python's global `random` (sex, age, birth date, marital status, education) are
+    drawn from the row's generator too, so a value depends only on (seed, column, record).
+
+    data-designer computes the birth date back from `date.today()`, so the same seed gives other
+    birth dates on another day (and fails on a 29 February). rowforge counts back from a fixed
+    day, `PERSON_REFERENCE_DATE` (2025-01-01), so a run reproduces on any day: the person is
+    exactly `age` on that day, born after it less `age + 1` years and no later than it less
+    `age` years (a day drawn uniformly). `phone_number` is null under 18, `middle_name` always
+    null and `unit` empty, as in data-designer; a location key the locale's Faker lacks (`state`
+    outside the US, say) is null.
+    """
+
+    TYPE: ClassVar[str] = "faker_person"
+    locale: str = "en_US"
+    sex: Literal["Male", "Female"] | None = None
+    city: str | tuple[str, ...] | None = attrs.field(default=None, converter=_tuple)
+    age_range: tuple[int, int] = attrs.field(default=DEFAULT_AGE_RANGE, converter=_tuple)
+
+    def validate(self) -> None:
+        _locale(self)
+        if self.sex is not None and self.sex not in SEXES:
+            raise _fail(
+                self, "sex", f"must be one of {list(SEXES)} or null, got {describe(self.sex)}"
+            )
+        city = self.city
+        cities = city if isinstance(city, tuple) else (city,)
+        if city is not None and (
+            not cities or not all(isinstance(name, str) and name for name in cities)
+        ):
+            raise _fail(
+                self,
+                "city",
+                "must be a city name or a non-empty list of city names, "
+                f"got {describe(_plain(city))}",
+            )
+        low_high = self.age_range
+        if (
+            not isinstance(low_high, tuple)
+            or len(low_high) != 2
+            or not all(isinstance(age, int) and not isinstance(age, bool) for age in low_high)
+        ):
+            raise _fail(
+                self,
+                "age_range",
+                f"must be a list of two integers [min, max], got {describe(_plain(low_high))}",
+            )
+        low, high = low_high
+        if not MIN_AGE <= low < high <= MAX_AGE:
+            raise _fail(
+                self,
+                "age_range",
+                f"must be [min, max] with {MIN_AGE} <= min < max <= {MAX_AGE}, got {[low, high]}",
+            )
 
 
 def _known_locale(locale: str) -> bool:
@@ -1256,6 +1374,7 @@ COLUMN_TYPES: dict[str, type[Column]] = {
         DatetimeSampler,
         TimedeltaSampler,
         PersonSampler,
+        FakerPersonSampler,
         ExpressionColumn,
         LLMTextColumn,
         LLMStructuredColumn,

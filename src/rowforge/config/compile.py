@@ -45,8 +45,11 @@ import pandas as pd
 import pyarrow as pa
 
 from rowforge.config.columns import (
+    FAKER_PERSON_FIELDS,
     INT64,
     NUMPY_DISTRIBUTIONS,
+    PERSON_REFERENCE_DATE,
+    SEXES,
     TIME_UNITS,
     BernoulliMixtureSampler,
     BernoulliSampler,
@@ -56,6 +59,7 @@ from rowforge.config.columns import (
     CustomColumn,
     DatetimeSampler,
     ExpressionColumn,
+    FakerPersonSampler,
     GaussianSampler,
     IntegerSampler,
     LLMCodeColumn,
@@ -505,10 +509,25 @@ def _draw_uuid(column: UUIDSampler) -> Draw:
     return draw
 
 
+#: What a datetime's `unit` zeroes: the fields below it (as numpy's `datetime64[unit]` cast,
+#: data-designer's truncation, does).
+_TRUNCATIONS: dict[str, Callable[[dt.datetime], dt.datetime]] = {
+    "Y": lambda t: t.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0),
+    "M": lambda t: t.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+    "D": lambda t: t.replace(hour=0, minute=0, second=0, microsecond=0),
+    "h": lambda t: t.replace(minute=0, second=0, microsecond=0),
+    "m": lambda t: t.replace(second=0, microsecond=0),
+    "s": lambda t: t.replace(microsecond=0),
+}
+
+
 def _draw_datetime(column: DatetimeSampler) -> Draw:
+    """A uniform moment in [start, end), truncated to the unit, as `YYYY-MM-DDTHH:MM:SS` (and
+    the offset of an aware start). With unit "s" the text is the one rowforge always wrote."""
     start = dt.datetime.fromisoformat(column.start)
     span = dt.datetime.fromisoformat(column.end) - start
-    return lambda rng, _: (start + span * rng.random()).isoformat(timespec="seconds")
+    truncate = _TRUNCATIONS[column.unit]
+    return lambda rng, _: truncate(start + span * rng.random()).isoformat(timespec="seconds")
 
 
 def _draw_timedelta(column: TimedeltaSampler) -> Draw:
@@ -547,6 +566,104 @@ def _draw_person(column: PersonSampler) -> Draw:
         return str(getattr(faker, attribute)())
 
     return person
+
+
+#: What data-designer's `person_from_faker` draws without Faker (its `faker_constants`).
+MARITAL_STATUSES = ("married_present", "divorced", "never_married", "separated", "widowed")
+EDUCATION_LEVELS = (
+    "secondary_education",
+    "some_college",
+    "bachelors",
+    "associates",
+    "graduate",
+    "doctorate",
+)
+#: The education levels that come with a `bachelors_field` (others give "no_degree").
+COLLEGE_LEVELS = ("bachelors", "graduate", "doctorate")
+BACHELORS_FIELDS = ("stem", "business", "education", "arts_humanities", "stem_related")
+
+#: A `faker_person`'s Arrow type: every key, always; `age` an integer, the rest (nullable) text.
+FAKER_PERSON_TYPE = pa.struct(
+    [pa.field(key, pa.int64() if key == "age" else pa.string()) for key in FAKER_PERSON_FIELDS]
+)
+
+
+def _draw_faker_person(column: FakerPersonSampler) -> Draw:
+    """data-designer's `PeopleGenFaker.make_person`, drawn from the row's generator: its Faker
+    seeded from it (as `_draw_person`), and its own choices (uuid, sex, age, birth date, marital
+    status, education, a city of the list) made with it. Faker's methods are looked up once; a
+    method the locale lacks gives None, as data-designer's `try_fake_else_none` does."""
+    from faker import Faker
+
+    faker = Faker(column.locale)
+
+    def method(name: str) -> Callable[[], str | None]:
+        found = getattr(faker, name, None)
+
+        def call() -> str | None:
+            try:
+                value = found() if found is not None else None
+            except AttributeError:  # the locale's provider lacks what the method uses
+                return None
+            return None if value is None else str(value)
+
+        return call
+
+    names = {sex: (method(f"first_name_{sex.lower()}"), method(f"last_name_{sex.lower()}"))
+             for sex in SEXES}
+    building, street, city, state, postcode, country, job, phone = map(
+        method,
+        ("building_number", "street_name", "city", "state", "postcode", "country", "job",
+         "phone_number"),
+    )
+    low, high = column.age_range
+
+    def draw_city(rng: random.Random) -> str | None:
+        if isinstance(column.city, tuple):
+            return rng.choice(column.city)
+        return column.city if column.city is not None else city()
+
+    def person(rng: random.Random, _: Any) -> dict[str, Any]:
+        faker.seed_instance(rng.getrandbits(64))
+        sex: str = column.sex if column.sex is not None else rng.choice(SEXES)
+        first, last = names[sex]
+        age = rng.randint(low, high)
+        education = rng.choice(EDUCATION_LEVELS)
+        return {
+            "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "locale": column.locale,
+            "first_name": first(),
+            "last_name": last(),
+            "middle_name": None,
+            "sex": sex,
+            "street_number": building(),
+            "street_name": street(),
+            "city": draw_city(rng),
+            "state": state(),
+            "postcode": postcode(),
+            "age": age,
+            "birth_date": _birth_date(rng, age).isoformat(),
+            "country": country(),
+            "marital_status": rng.choice(MARITAL_STATUSES),
+            "education_level": education,
+            "unit": "",
+            "occupation": job(),
+            "phone_number": phone() if age >= 18 else None,
+            "bachelors_field": (
+                rng.choice(BACHELORS_FIELDS) if education in COLLEGE_LEVELS else "no_degree"
+            ),
+        }
+
+    return person
+
+
+def _birth_date(rng: random.Random, age: int) -> dt.date:
+    """A birth date of someone exactly `age` years old on `PERSON_REFERENCE_DATE`: a day drawn
+    uniformly after that day less `age + 1` years, up to that day less `age` years."""
+    day = PERSON_REFERENCE_DATE
+    earliest = day.replace(year=day.year - age - 1)
+    latest = day.replace(year=day.year - age)
+    return earliest + dt.timedelta(days=rng.randint(1, (latest - earliest).days))
 
 
 # -- expressions and custom Python -------------------------------------------------------------
@@ -836,6 +953,7 @@ COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
     DatetimeSampler: ColumnCompiler(_sampled(_draw_datetime), _fixed(pa.string())),
     TimedeltaSampler: ColumnCompiler(_sampled(_draw_timedelta), _fixed(pa.string())),
     PersonSampler: ColumnCompiler(_sampled(_draw_person), _fixed(pa.string())),
+    FakerPersonSampler: ColumnCompiler(_sampled(_draw_faker_person), _fixed(FAKER_PERSON_TYPE)),
     ExpressionColumn: ColumnCompiler(_expression_steps, _expression_type),
     LLMTextColumn: ColumnCompiler(_llm_text_steps, _fixed(pa.string())),
     LLMStructuredColumn: ColumnCompiler(_llm_structured_steps, _structured_type),

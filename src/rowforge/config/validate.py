@@ -21,7 +21,8 @@ It is part of the public API (`rowforge.validate_config` when the API re-exports
 
 Sample values: a category gives its first value (a subcategory its first subcategory), numbers
 their lower bound or mean (counts and mixtures 0), a bernoulli `True`, strings a short text,
-datetimes and timedeltas an ISO timestamp, a structured LLM column a document generated from its
+datetimes and timedeltas an ISO timestamp, a `faker_person` a mapping of every key it has (so
+`{{ customer.frist_name }}` is reported), a structured LLM column a document generated from its
 schema (the mock model's generator, so every declared property is there); `convert_to` and an
 expression's `dtype` give a value of their type. A custom column or a seed-data column gives a
 stand-in that has every attribute and item, since nothing says what it holds.
@@ -39,6 +40,7 @@ import jinja2
 import pyarrow as pa
 
 from rowforge.config.columns import (
+    FAKER_PERSON_FIELDS,
     BernoulliMixtureSampler,
     BernoulliSampler,
     BinomialSampler,
@@ -47,6 +49,7 @@ from rowforge.config.columns import (
     CustomColumn,
     DatetimeSampler,
     ExpressionColumn,
+    FakerPersonSampler,
     GaussianSampler,
     IntegerSampler,
     LLMStructuredColumn,
@@ -206,6 +209,11 @@ def _sample(column: Column) -> Any:
         return "2000-01-01T00:00:00"
     if isinstance(column, PersonSampler):
         return f"sample {column.field}"
+    if isinstance(column, FakerPersonSampler):
+        return {
+            key: column.age_range[0] if key == "age" else f"sample {key}"
+            for key in FAKER_PERSON_FIELDS
+        }
     if isinstance(column, LLMStructuredColumn):
         from rowforge.models.schema import example_for
 
