@@ -547,7 +547,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         "'bernoulli_mixture', 'binomial', 'category', 'custom', 'datetime', 'expression', "
         "'faker_person', 'gaussian', 'integer', 'llm_code', 'llm_judge', 'llm_structured', "
         "'llm_text', 'person', 'poisson', 'scipy', 'seed_dataset', 'subcategory', 'timedelta', "
-        "'uniform', 'uuid']",
+        "'uniform', 'uuid', 'validation']",
     ),
     "unknown field": (
         {"columns": [{"type": "uniform", "name": "a", "lo": 1}]},

@@ -54,8 +54,10 @@ from rowforge.config.columns import (
     TimedeltaSampler,
     UniformSampler,
     UUIDSampler,
+    ValidationColumn,
 )
 from rowforge.config.dataset import DatasetConfig, load_config, save_config
+from rowforge.config.validator_params import CODE_LANGS
 from rowforge.models import MockSettings, ModelConfig
 from rowforge.processors import STAGES, DropColumns, Processor, RenameColumns, SchemaTransform
 
@@ -466,6 +468,65 @@ SEED = st.builds(
     st.booleans(),
 )
 
+#: A function or remote validator's output_schema: absent, or one with `is_valid`.
+VALIDATOR_SCHEMAS = st.sampled_from(
+    [
+        {"type": "object"},
+        {
+            "type": "object",
+            "properties": {"is_valid": {"type": ["boolean", "null"]}, "notes": {"type": "string"}},
+            "required": ["is_valid"],
+        },
+    ]
+)
+VALIDATORS = st.one_of(
+    st.fixed_dictionaries({"type": st.just("code"), "code_lang": st.sampled_from(CODE_LANGS)}),
+    st.fixed_dictionaries(
+        {"type": st.just("function"), "function": st.sampled_from(["checks:short", "a.b:c.d"])},
+        optional={"output_schema": VALIDATOR_SCHEMAS},
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("remote"),
+            "endpoint_url": st.sampled_from(["http://127.0.0.1:8000/v", "https://checks.example"]),
+        },
+        optional={
+            "output_schema": VALIDATOR_SCHEMAS,
+            "timeout": POSITIVE,
+            "max_retries": st.integers(0, 10),
+            "retry_backoff": POSITIVE,
+            "max_parallel_requests": st.integers(1, 64),
+        },
+    ),
+)
+
+
+def _validation(
+    targets: Any, validator: dict[str, Any], size: int | None, skip: tuple[int, Any] | None
+) -> Factory:
+    """Validates earlier columns (as the first column: a poisson sampler instead)."""
+
+    def make(name: str, known: tuple[str, ...], aliases: list[str]) -> Column:
+        if not known:
+            return PoissonSampler(name=name, mean=1.0)
+        names = type(targets)(dict.fromkeys(known[i % len(known)] for i in targets))
+        sized = {} if size is None else {"batch_size": size}
+        return ValidationColumn(
+            name=name, target_columns=names, validator=validator, skip=_skip_of(skip, known),
+            **sized,
+        )
+
+    return make
+
+
+VALIDATION = st.builds(
+    _validation,
+    sequence(st.integers(0, 50), min_size=1, max_size=3),
+    VALIDATORS,
+    st.none() | st.integers(1, 1000),
+    SKIPS,
+)
+
 COLUMNS = st.one_of(
     categories(),
     SUBCATEGORY,
@@ -488,6 +549,7 @@ COLUMNS = st.one_of(
     CODE,
     CUSTOM,
     SEED,
+    VALIDATION,
 )
 
 # -- models ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import attrs
 
+from rowforge.config import validator_params
 from rowforge.config.seed_files import hub_path_problem, is_hub_path
 from rowforge.errors import ConfigError, describe_error
 from rowforge.importing import reference
@@ -1357,6 +1358,49 @@ class SeedDatasetColumns(Column):
         return data
 
 
+@attrs.frozen(kw_only=True)
+class ValidationColumn(SkippableColumn):
+    """A verdict on other columns (data-designer's `validation`): the `validator` checks the
+    values of `target_columns`, `batch_size` records per call, and each row holds a mapping
+    `{"is_valid": bool or None, ...details}`. `validator` is a mapping discriminated by `type`
+    (`code`, `function`, `remote`; see `rowforge.config.validator_params`). In Python a
+    function validator's `function` may be a callable; it is saved as its import path.
+    """
+
+    TYPE: ClassVar[str] = "validation"
+    target_columns: tuple[str, ...] = attrs.field(converter=_tuple)
+    validator: Mapping[str, Any] = attrs.field(converter=validator_params.normalized)
+    batch_size: int = 10
+
+    def validate(self) -> None:
+        targets = _names(self, "target_columns")
+        if not targets:
+            raise _fail(self, "target_columns", "needs at least one column")
+        if len(set(targets)) != len(targets):
+            raise _fail(self, "target_columns", f"names a column twice: {list(targets)}")
+        size = self.batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise _fail(self, "batch_size", f"must be an integer >= 1, got {describe(size)}")
+        problem = validator_params.validator_problem(self.validator)
+        if problem is not None:
+            raise _fail(self, *problem)
+
+    def dependencies(self) -> set[str]:
+        return set(self.target_columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        function = self.validator.get("function")
+        if function is not None and not isinstance(function, str):
+            ref = reference(function)
+            if ref is None:
+                raise _fail(
+                    self, "validator.function", "has no importable name; use 'module:function'"
+                )
+            data["validator"] = {**data["validator"], "function": ref}
+        return data
+
+
 COLUMN_TYPES: dict[str, type[Column]] = {
     cls.TYPE: cls
     for cls in (
@@ -1382,6 +1426,7 @@ COLUMN_TYPES: dict[str, type[Column]] = {
         LLMCodeColumn,
         CustomColumn,
         SeedDatasetColumns,
+        ValidationColumn,
     )
 }
 

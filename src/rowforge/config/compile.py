@@ -77,6 +77,7 @@ from rowforge.config.columns import (
     TimedeltaSampler,
     UniformSampler,
     UUIDSampler,
+    ValidationColumn,
     condition_template,
     scipy_distribution,
 )
@@ -91,6 +92,7 @@ from rowforge.processors import STAGES, DropColumns, Processor, RenameColumns
 from rowforge.scheduler import RowFailed, RunConfig, Step
 from rowforge.storage.arrow_types import conform, json_schema_type
 from rowforge.templates import compile_template, render
+from rowforge.validators import validation_steps, validation_type
 
 
 @attrs.frozen
@@ -961,4 +963,5 @@ COLUMN_COMPILERS: dict[type[Column], ColumnCompiler[Any]] = {
     LLMCodeColumn: ColumnCompiler(_llm_code_steps, _fixed(pa.string())),
     CustomColumn: ColumnCompiler(_custom_steps, _values_decide),
     SeedDatasetColumns: ColumnCompiler(_seed_steps, _values_decide),
+    ValidationColumn: ColumnCompiler(validation_steps, validation_type),
 }
