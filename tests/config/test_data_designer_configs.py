@@ -173,16 +173,16 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
                                        with_trace=dd.TraceType.ALL_MESSAGES),
         r"columns\[1\] 'q'.with_trace: data-designer's 'with_trace' \('all_messages'\)",
     ),
-    "a whole person": (
+    "a person from the managed datasets": (
         lambda: dd.SamplerColumnConfig(
-            name="p", sampler_type=dd.SamplerType.PERSON_FROM_FAKER,
-            params=dd.PersonFromFakerSamplerParams()),
-        r"columns\[1\] 'p'.sampler_type: data-designer's 'person_from_faker' sampler",
+            name="p", sampler_type=dd.SamplerType.PERSON, params=dd.PersonSamplerParams()),
+        r"columns\[1\] 'p'.params: data-designer's 'person' sampler draws from its managed "
+        r"person datasets .* use the 'person_from_faker' sampler",
     ),
-    "a uuid prefix": (
-        lambda: dd.SamplerColumnConfig(
-            name="u", sampler_type=dd.SamplerType.UUID, params=dd.UUIDSamplerParams(prefix="X-")),
-        r"columns\[1\] 'u'.params.prefix",
+    "a sampled temperature": (
+        lambda: dd.LLMTextColumnConfig(name="q", model_alias="sampled", prompt="{{ topic }}"),
+        r"model_configs\[1\] 'sampled'.inference_parameters.temperature: data-designer's "
+        r"sampled temperature",
     ),
 }
 
@@ -192,7 +192,9 @@ def test_what_cannot_be_mapped_is_refused_naming_column_and_field(
     feature: str, tmp_path: Path
 ) -> None:
     column, message = UNSUPPORTED[feature]
-    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    sampled = text_model("sampled", temperature=dd.UniformDistribution(
+        params=dd.UniformDistributionParams(low=0.1, high=0.9)))
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model(), sampled])
     builder.add_column(support.category_sampler("topic", support.TOPICS))
     builder.add_column(column())
     with pytest.raises(ConfigError, match=message):
@@ -290,14 +292,25 @@ def test_data_designers_other_samplers_and_options_convert_and_build(tmp_path: P
     assert (frame["price"] != frame["price"].round(0)).any()
 
 
-def test_a_datetime_drawn_by_the_day_is_refused_as_rowforge_draws_to_the_second(
-    tmp_path: Path,
-) -> None:
+def test_a_datetime_keeps_data_designers_unit_which_defaults_to_days(tmp_path: Path) -> None:
     builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
     builder.add_column(sampler("day", "datetime",
                                dd.DatetimeSamplerParams(start="2024-01-01", end="2024-02-01")))
-    with pytest.raises(ConfigError, match=r"columns\[0\] 'day'.params.unit: data-designer's"):
-        _converted(builder, tmp_path)
+    builder.add_column(sampler("hour", "datetime", dd.DatetimeSamplerParams(
+        start="2024-01-01", end="2024-02-01", unit="h")))
+    day, hour = _converted(builder, tmp_path)["columns"]
+    assert (day["unit"], hour["unit"]) == ("D", "h")
+
+
+def test_a_uuid_keeps_data_designers_form(tmp_path: Path) -> None:
+    builder = dd.DataDesignerConfigBuilder(model_configs=[text_model()])
+    builder.add_column(sampler("plain", "uuid", dd.UUIDSamplerParams()))
+    builder.add_column(sampler("short", "uuid", dd.UUIDSamplerParams(
+        prefix="REV-", short_form=True, uppercase=True)))
+    plain, short = _converted(builder, tmp_path)["columns"]
+    assert plain == {"type": "uuid", "name": "plain", "hex": True}
+    assert short == {"type": "uuid", "name": "short", "hex": True, "prefix": "REV-",
+                     "short_form": True, "uppercase": True}
 
 
 def test_data_designers_structured_and_judge_example_converts_and_builds(
@@ -351,3 +364,33 @@ def test_data_designers_skip_example_converts_and_skips_as_it_does(
     assert requests == 40 + 2 * len(low)
     metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert metadata["skipped_cells"]["complaint_analysis"] == len(high)
+
+
+def test_data_designers_samplers_and_persons_example_converts_and_builds(
+    server: support.DataDesignerMockServer, tmp_path: Path
+) -> None:
+    """The example config with Faker persons and a prefixed short UUID (tests/integrations):
+    templates read the person's fields, the UUID has data-designer's form."""
+    source = tmp_path / "dd.yaml"
+    support.samplers_text_expression_config().write_config(source)
+    config = load_config(source, providers=providers_file(tmp_path, server.url))
+    kinds = {c.name: type(c).TYPE for c in config.columns}
+    assert (kinds["customer"], kinds["review_id"]) == ("faker_person", "uuid")
+    build(config, 20, tmp_path / "out")
+    assert first_violation(tmp_path / "out") is None
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    assert len(frame) == 20
+    assert frame["review_id"].str.fullmatch(r"REV-[0-9a-f]{8}").all()
+    assert frame["customer"].map(lambda person: 18 <= person["age"] <= 70).all()
+    firsts = frame["customer"].map(lambda person: person["first_name"])
+    assert (frame["review_title"].str.split(" on ").str[0] == firsts).all()
+
+
+def test_a_schema_transform_processor_is_refused_naming_it(tmp_path: Path) -> None:
+    """data-designer writes a schema transform as a dataset of its own; rowforge has no such
+    output, so the processor is refused rather than written into the main dataset."""
+    source = tmp_path / "dd.yaml"
+    support.processor_chain_config().write_config(source)
+    where = rf"processors\[1\] '{support.CHAT_PROCESSOR}'.processor_type: data-designer's"
+    with pytest.raises(ConfigError, match=where + " 'schema_transform' processor"):
+        load_config(source, providers=providers_file(tmp_path, "http://127.0.0.1:9/v1"))

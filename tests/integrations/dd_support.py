@@ -87,6 +87,7 @@ from pydantic import BaseModel, Field
 from rowforge.models import MockSettings
 from rowforge.models.client import message_text
 from rowforge.models.mock_server import MockServer
+from rowforge.models.repair import code_request
 
 
 def _prepare_environment() -> None:
@@ -293,6 +294,25 @@ def prompted_schema(messages: list[Any]) -> dict[str, Any] | None:
     return None
 
 
+_ASKED_FOR_CODE = re.compile(r"\* Your response must be code written in ([a-z][\w+#.-]*)\.")
+
+
+def asked_for_code(messages: list[Any]) -> list[Any]:
+    """data-designer's code columns ask for a code block in their own words; the mock model
+    answers in a block when asked in rowforge's (`code_request`), so the last user message
+    gets those words too."""
+    users = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        return messages
+    last = messages[users[-1]]
+    content = message_text(last.get("content"))
+    match = _ASKED_FOR_CODE.search(content or "")
+    if match is None:
+        return messages
+    asked = {**last, "content": content + code_request(match.group(1))}
+    return [*messages[: users[-1]], asked, *messages[users[-1] + 1 :]]
+
+
 class DataDesignerMockServer(MockServer):
     """`MockServer` that understands data-designer's requests (see the module docstring), and
     counts the most chat requests it ever answered at once (`peak_in_flight`)."""
@@ -310,6 +330,8 @@ class DataDesignerMockServer(MockServer):
 
     async def _answer_as_asked(self, body: dict[str, Any]) -> Any:
         messages = body.get("messages")
+        if isinstance(messages, list):
+            body = {**body, "messages": asked_for_code(messages)}
         if isinstance(messages, list) and body.get("response_format") is None:
             schema = prompted_schema(messages)
             if schema is not None:

@@ -16,7 +16,10 @@ silently dropped.
 A column's `drop: true` stays `drop: true` (generated, usable by other columns, not written);
 data-designer also keeps dropped columns in separate files, rowforge does not. A seed
 dataset's relative path is resolved from the working directory, as data-designer does, and
-written out absolute.
+written out absolute; its columns are read from the file when the config does not list them
+(data-designer's builder never does: its engine takes every column of the file). A validation
+column's local function converts only once the config names it as `module:function`:
+data-designer writes just the function's name, which nothing can import.
 
 Model endpoints: data-designer keeps them out of the config, in its providers
 (`DataDesigner(model_providers=[...])` or `~/.data-designer/model_providers.yaml`). They come
@@ -33,8 +36,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
+from rowforge.config.columns import is_reference
+from rowforge.config.seed_files import seed_files
 from rowforge.errors import ConfigError
 
 #: data-designer's defaults for fields every column has; a column at these values loses nothing.
@@ -133,6 +141,8 @@ def _sampler(fields: _Fields, name: str) -> dict[str, Any]:
     column = {"name": name, **mapper(params)}
     params.finish()
     convert_to = fields.take("convert_to")
+    if kind == "bernoulli" and convert_to is None:
+        convert_to = "int"  # data-designer's bernoulli values are 0 and 1, not booleans
     if convert_to is not None:
         column["convert_to"] = convert_to
     conditional = fields.take("conditional_params") or {}
@@ -204,17 +214,43 @@ def _bernoulli(params: _Fields) -> dict[str, Any]:
 
 
 def _uuid(params: _Fields) -> dict[str, Any]:
-    for key, default in (("prefix", None), ("short_form", False), ("uppercase", False)):
-        if params.raw.get(key, default) in (default, ""):
-            params.take(key)
-    return {"type": "uuid"}
+    """data-designer writes UUIDs as hex digits without dashes (rowforge's `hex`)."""
+    column: dict[str, Any] = {"type": "uuid", "hex": True}
+    prefix = params.take("prefix")
+    if prefix:
+        column["prefix"] = prefix
+    for flag in ("short_form", "uppercase"):
+        if params.take(flag, False):
+            column[flag] = True
+    return column
 
 
 def _datetime(params: _Fields) -> dict[str, Any]:
-    """rowforge's datetime sampler draws to the second: data-designer's unit "s"."""
-    if params.raw.get("unit", "D") == "s":
-        params.take("unit")
-    return {"type": "datetime", "start": params.require("start"), "end": params.require("end")}
+    """data-designer's unit defaults to days; rowforge's to seconds, so it is always written."""
+    return {
+        "type": "datetime",
+        "start": params.require("start"),
+        "end": params.require("end"),
+        "unit": params.take("unit", "D"),
+    }
+
+
+def _faker_person(params: _Fields) -> dict[str, Any]:
+    column: dict[str, Any] = {"type": "faker_person"}
+    for key in ("locale", "sex", "city", "age_range"):
+        value = params.take(key)
+        if value is not None:
+            column[key] = value
+    return column
+
+
+def _managed_person(params: _Fields) -> dict[str, Any]:
+    raise ConfigError(
+        f"{params.where}: data-designer's 'person' sampler draws from its managed person "
+        "datasets (downloaded to ~/.data-designer), which rowforge does not read; use the "
+        "'person_from_faker' sampler (rowforge's faker_person) or give the people as a seed "
+        "dataset"
+    )
 
 
 _SAMPLERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
@@ -230,6 +266,8 @@ _SAMPLERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "timedelta": _same_fields("timedelta", "dt_min", "dt_max", "reference_column_name", "unit"),
     "uuid": _uuid,
     "datetime": _datetime,
+    "person_from_faker": _faker_person,
+    "person": _managed_person,
 }
 
 
@@ -282,6 +320,67 @@ def _expression(fields: _Fields, name: str) -> dict[str, Any]:
     return column
 
 
+def _validation(fields: _Fields, name: str) -> dict[str, Any]:
+    kind = fields.require("validator_type")
+    params = _Fields(fields.require("validator_params"), f"{fields.where}.validator_params")
+    params.take("validator_type")
+    validator: dict[str, Any]
+    if kind == "code":
+        validator = {"type": "code", "code_lang": params.require("code_lang")}
+    elif kind == "local_callable":
+        validator = {"type": "function", "function": _function_reference(params)}
+    elif kind == "remote":
+        validator = {"type": "remote", "endpoint_url": params.require("endpoint_url")}
+        for key in ("timeout", "max_retries", "retry_backoff", "max_parallel_requests"):
+            if key in params.raw:
+                validator[key] = params.take(key)
+    else:
+        raise ConfigError(
+            f"{fields.where}.validator_type: data-designer's {kind!r} validator has no rowforge "
+            "equivalent; rowforge converts 'code', 'local_callable' and 'remote'"
+        )
+    schema = params.take("output_schema")
+    if schema is not None:
+        validator["output_schema"] = _row_schema(schema, f"{params.where}.output_schema")
+    params.finish()
+    column = {
+        "type": "validation",
+        "name": name,
+        "target_columns": fields.require("target_columns"),
+        "validator": validator,
+    }
+    if "batch_size" in fields.raw:
+        column["batch_size"] = fields.take("batch_size")
+    fields.finish(_COMMON_DEFAULTS)
+    return column
+
+
+def _row_schema(schema: object, where: str) -> Any:
+    """data-designer's `output_schema` describes a validator's whole answer, `{"data": [row,
+    ...]}`; rowforge's describes one row: the schema of `data`'s items."""
+    data = schema.get("properties", {}).get("data") if isinstance(schema, Mapping) else None
+    items = data.get("items") if isinstance(data, Mapping) else None
+    if not isinstance(items, Mapping):
+        raise ConfigError(
+            f"{where}: expected data-designer's schema of the whole answer, an object whose "
+            "'data' property is an array with 'items' (the schema of one row)"
+        )
+    return dict(items)
+
+
+def _function_reference(params: _Fields) -> str:
+    """data-designer writes only a validation function's name (`is_valid`), which nothing can
+    import; a config edited to rowforge's `module:function` form converts."""
+    value = params.require("validation_function")
+    if isinstance(value, str) and is_reference(value) and ":" in value:
+        return value
+    raise ConfigError(
+        f"{params.where}.validation_function: data-designer's config keeps only the function's "
+        f"name ({value!r}), which cannot be imported; write it as 'package.module:{value}' "
+        "(rowforge imports that form) and convert again"
+    )
+
+
 _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
     "sampler": _sampler,
     "llm-text": _llm_text,
@@ -289,6 +388,7 @@ _COLUMNS: dict[str, Callable[[_Fields, str], dict[str, Any]]] = {
     "llm-judge": _llm_judge,
     "llm-code": _llm_code,
     "expression": _expression,
+    "validation": _validation,
 }
 
 
@@ -330,6 +430,9 @@ def _column(raw: object, index: int) -> dict[str, Any] | None:
 
 
 def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    """The seed dataset column. data-designer's builder lists no seed columns in the config it
+    writes (its engine takes every column of the seed file), so without `names` the columns
+    are read from the file's header: a Hub dataset is fetched into the Hugging Face cache."""
     seed = _Fields(raw.get("seed_config"), "seed_config")
     source = _Fields(seed.require("source"), "seed_config.source")
     kind = source.require("seed_type")
@@ -354,6 +457,8 @@ def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
             f"seed_config.sampling_strategy: must be 'ordered' or 'shuffle', got {strategy!r}"
         )
     seed.finish({"selection_strategy": None})
+    if not names:
+        names = _seed_file_columns(path)
     return {
         "type": "seed_dataset",
         "name": "seed_dataset",
@@ -362,6 +467,21 @@ def _seed_columns(raw: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
         "order": "ordered" if strategy == "ordered" else "shuffled",
         "with_replacement": False,
     }
+
+
+def _seed_file_columns(path: str) -> list[str]:
+    where = "seed_config.source.path"
+    names: list[str] = []
+    for file in seed_files(path, where):
+        try:
+            if file.suffix.lower() == ".parquet":
+                header = list(pq.read_schema(file).names)
+            else:
+                header = [str(name) for name in pd.read_csv(file, nrows=0).columns]
+        except (OSError, ValueError, pa.ArrowException) as error:
+            raise ConfigError(f"{where}: cannot read the columns of {file}: {error}") from None
+        names += [name for name in header if name not in names and not name.startswith("__")]
+    return names
 
 
 # -- processors and models ----------------------------------------------------------------------
@@ -496,7 +616,7 @@ def from_data_designer(
             seeded.append(column["name"])
         else:
             columns.append(mapped)
-    if seeded:
+    if seeded or body.get("seed_config") is not None:
         columns.insert(0, _seed_columns(body, seeded))
     top.take("seed_config")
     models = [_model(m, i, known) for i, m in enumerate(top.take("model_configs") or [])]
