@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import math
 import random
 import re
 import uuid
@@ -26,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -43,7 +41,6 @@ from rowforge.config.columns import (
     PERSON_REFERENCE_DATE,
     SEXES,
     BernoulliSampler,
-    Column,
     DatetimeSampler,
     ExpressionColumn,
     FakerPersonSampler,
@@ -61,31 +58,7 @@ from rowforge.config.dataset import DatasetConfig
 from rowforge.config.validate import validate_config
 from rowforge.errors import ConfigError
 from rowforge.scheduler import RunConfig
-
-N = 100_000
-
-
-def draws(*columns: Column, rows: int = N, seed: int = 11) -> pd.DataFrame:
-    """Every column's values for `rows` records, from the compiled steps' functions (in
-    declaration order, which is a topological order here)."""
-    frame = pd.DataFrame(index=range(rows))
-    for step in compile_config(DatasetConfig(columns, seed=seed)).steps:
-        frame[step.name] = step.fn(frame)
-    return frame
-
-
-def assert_moments(values: Any, mean: float, variance: float) -> None:
-    """The sample mean and variance are within five standard errors of `mean` and `variance`."""
-    sample = np.asarray(values, dtype=float)
-    deviations = sample - sample.mean()
-    fourth = float(np.mean(deviations**4))
-    assert abs(sample.mean() - mean) < 5 * math.sqrt(variance / len(sample)), sample.mean()
-    spread = math.sqrt(max(fourth - variance**2, 0) / len(sample))
-    assert abs(sample.var() - variance) < 5 * spread, sample.var()
-
-
-def assert_frequency(hits: int, total: int, p: float) -> None:
-    assert abs(hits / total - p) <= 5 * math.sqrt(p * (1 - p) / total), (hits, total, p)
+from tests.config.sampling import N, assert_frequency, assert_moments, draws
 
 
 def age_on(birth: str, day: dt.date) -> int:
