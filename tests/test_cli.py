@@ -530,3 +530,25 @@ def test_diagrams_writes_into_the_working_directory_by_default(
     named = invoke("diagrams", tmp_path / "docs" / "m.md")
     assert named.exit_code == 0
     assert (tmp_path / "docs" / "m.md").read_text() == (tmp_path / "state-machines.md").read_text()
+
+
+def test_the_installed_script_imports_a_configs_functions_from_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """`module:function` in a config names a module next to where rowforge runs, as with
+    `python -m`: the installed script alone would only search its own directory."""
+    (tmp_path / "my_checks.py").write_text("def double(row):\n    return row['n'] * 2\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "columns:\n"
+        "  - {type: integer, name: n, low: 1, high: 9}\n"
+        "  - {type: custom, name: twice, function: 'my_checks:double', depends_on: [n]}\n"
+    )
+    script = Path(sys.executable).parent / "rowforge"
+    ran = subprocess.run(
+        [str(script), "run", "cfg.yaml", "-n", "5", "-o", "out"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    frame = pd.read_parquet(tmp_path / "out" / "parquet-files")
+    assert (frame["twice"] == frame["n"] * 2).all()

@@ -100,7 +100,18 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    pass
+    _import_from_working_directory()
+
+
+def _import_from_working_directory() -> None:
+    """A config's `module:function` names (custom columns, validation functions, processors)
+    import as `python -m` would: modules in the working directory first. An installed script
+    starts with only its own directory on the path, so `checks:is_valid` next to the config
+    would not be found."""
+    import sys
+
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
 
 
 @contextmanager
