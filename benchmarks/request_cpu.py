@@ -1,0 +1,270 @@
+"""Client CPU per request: the bare aiohttp client against rowforge end to end, at 0 ms latency.
+
+Scale up before scaling out (issue 14): one process should sit close to the HTTP client's own
+ceiling before work is spread over many. This benchmark starts `rowforge mock-server
+--latency-ms 0 0` as a separate process (its CPU is not counted) and measures, each in a fresh
+child process so that no run inherits another's heap, caches or warmed-up connections:
+
+- `bare`: aiohttp alone, `cap` workers sharing one `ClientSession(TCPConnector(limit=cap))`,
+  POSTing the chat-completions body rowforge sends for the column below and reading the
+  reply's `choices[0].message.content` (`response.json()`), `--requests` times in all;
+- `rowforge`: `rowforge.api.build` of a config with one `llm_text` column on a model of
+  `provider: openai` pointing at the server, `max_parallel_requests=cap`, into a temporary
+  directory (`RunConfig(max_in_flight=max(256, 2 * cap), gc_young_threshold=10_000)`, as the
+  CLI and `http_e2e.py` run it); one request per record.
+
+Each child first warms up (200 requests / records, not counted), then reports the CPU seconds of
+its own process (`resource.getrusage(RUSAGE_SELF)`: user + system) and the wall time of the
+measured part: `cpu_ms_per_request` and records/s (= requests/s). The variants run interleaved
+(every repeat measures every variant in turn, so drift on the shared machine hits all alike) and
+the median of the repeats is reported per variant, with every run's value beside it.
+
+`--fast` chooses the optional speedups (the `fast` extra: uvloop, orjson) for the rowforge
+runs: `auto` measures whatever rowforge picks by itself, `compare` measures each cap with the
+extra switched off (`ROWFORGE_FAST=0`) and on (when it is installed).
+
+Run: `.venv/bin/python benchmarks/request_cpu.py [--quick]` (`make bench` runs it too).
+Prints one JSON line, then a table; writes benchmarks/results/request_cpu-<date>.json (the same
+JSON) unless `--no-save`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import emit_json, machine_description, print_table
+from http_e2e import start_server
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROMPT = "Write one sentence about synthetic data."
+WARMUP = 200
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def model_config(port: int, cap: int) -> Any:
+    from rowforge.models import ModelConfig
+
+    return ModelConfig(
+        alias="llm",
+        provider="openai",
+        model="mock-1",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        max_parallel_requests=cap,
+        timeout_s=30,
+    )
+
+
+# --- the child: one measurement in a fresh process ------------------------------------------
+
+
+async def bare_run(port: int, cap: int, requests: int) -> None:
+    """`requests` POSTs of the chat-completions body by `cap` workers over one session."""
+    import aiohttp
+
+    from rowforge.models.openai_client import OpenAIClient
+
+    client = OpenAIClient(model_config(port, cap))
+    body = client._body([{"role": "user", "content": PROMPT}], None)
+    remaining = [requests]
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=cap),
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as session:
+
+        async def worker() -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                async with session.post(client.url, json=body) as response:
+                    document = await response.json()
+                    if response.status != 200 or not document["choices"][0]["message"]["content"]:
+                        raise RuntimeError(f"unexpected reply: {response.status} {document}")
+
+        await asyncio.gather(*(worker() for _ in range(cap)))
+
+
+def bare(port: int, cap: int, requests: int) -> dict[str, Any]:
+    asyncio.run(bare_run(port, cap, WARMUP))
+    cpu, started = cpu_seconds(), time.perf_counter()
+    asyncio.run(bare_run(port, cap, requests))
+    return {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - started}
+
+
+def rowforge_build(port: int, cap: int, records: int) -> dict[str, Any]:
+    from rowforge.api import build
+    from rowforge.config.columns import LLMTextColumn
+    from rowforge.config.dataset import DatasetConfig
+    from rowforge.scheduler import RunConfig
+    from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
+
+    config = DatasetConfig(
+        columns=[LLMTextColumn(name="text", model="llm", prompt=PROMPT)],
+        models=[model_config(port, cap)],
+    )
+    run_config = RunConfig(
+        max_in_flight=max(256, 2 * cap), gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD
+    )
+    with tempfile.TemporaryDirectory() as warmup:
+        build(config, WARMUP, Path(warmup), run_config)
+    with tempfile.TemporaryDirectory() as output:
+        cpu, started = cpu_seconds(), time.perf_counter()
+        result = build(config, records, Path(output), run_config)
+        wall = time.perf_counter() - started
+        cpu = cpu_seconds() - cpu
+        if result.num_records != records or result.outcome != "completed":
+            raise RuntimeError(f"the build ended {result.outcome}: {result.num_records} records")
+    return {"cpu_s": cpu, "wall_s": wall}
+
+
+def fast_in_use() -> dict[str, bool]:
+    """Which optional speedups rowforge uses in this process (False where it has none)."""
+    try:
+        from rowforge.models import fast
+    except ImportError:
+        return {"uvloop": False, "orjson": False}
+    return fast.in_use()
+
+
+def child(args: argparse.Namespace) -> None:
+    if args.child == "bare":
+        row = bare(args.port, args.cap, args.requests)
+    else:
+        row = rowforge_build(args.port, args.cap, args.requests)
+        row["fast"] = fast_in_use()
+    print(json.dumps(row), flush=True)
+
+
+# --- the parent: variants, repeats, medians -------------------------------------------------
+
+
+def run_child(kind: str, port: int, cap: int, requests: int, fast: str | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if fast is not None:
+        env["ROWFORGE_FAST"] = fast
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--port",
+        str(port),
+        "--cap",
+        str(cap),
+        "--requests",
+        str(requests),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{kind} cap {cap} failed:\n{completed.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return row
+
+
+def variants(caps: list[int], fast: str) -> list[dict[str, Any]]:
+    chosen: list[dict[str, Any]] = [{"kind": "bare", "cap": 128, "fast": None}]
+    settings: list[str | None] = [None] if fast == "auto" else ["0", "1"]
+    for setting in settings:
+        chosen += [{"kind": "rowforge", "cap": cap, "fast": setting} for cap in caps]
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3,000 requests, one run each")
+    parser.add_argument("--requests", type=int, help="requests (= records) per run")
+    parser.add_argument("--repeats", type=int, help="runs per variant (median reported)")
+    parser.add_argument("--caps", default="32,128,256", help="rowforge caps, comma-separated")
+    parser.add_argument("--fast", choices=("auto", "compare"), default="auto")
+    parser.add_argument("--label", default="", help="a suffix for the results file name")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--child", choices=("bare", "rowforge"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cap", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    requests = args.requests or (3000 if args.quick else 10_000)
+    repeats = args.repeats or (1 if args.quick else 3)
+    caps = [int(cap) for cap in args.caps.split(",")]
+    chosen = variants(caps, args.fast)
+    runs: list[list[dict[str, Any]]] = [[] for _ in chosen]
+    server, port = start_server(0.0)
+    try:
+        for _ in range(repeats):
+            for index, variant in enumerate(chosen):
+                runs[index].append(
+                    run_child(variant["kind"], port, variant["cap"], requests, variant["fast"])
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    rows = []
+    for variant, measured in zip(chosen, runs, strict=True):
+        cpu_ms = [round(1000 * run["cpu_s"] / requests, 4) for run in measured]
+        rates = [round(requests / run["wall_s"], 1) for run in measured]
+        rows.append(
+            {
+                "client": variant["kind"],
+                "cap": variant["cap"],
+                "fast_setting": variant["fast"],
+                "fast_in_use": measured[0].get("fast"),
+                "requests": requests,
+                "cpu_ms_per_request": statistics.median(cpu_ms),
+                "records_per_s": statistics.median(rates),
+                "cpu_ms_per_request_runs": cpu_ms,
+                "records_per_s_runs": rates,
+            }
+        )
+    results = {"latency_ms": 0.0, "requests": requests, "repeats": repeats, "results": rows}
+    emit_json("request_cpu", results)
+    print_table(
+        ["client", "cap", "fast", "CPU ms/req (median)", "records/s (median)", "CPU ms/req runs"],
+        [
+            [
+                r["client"],
+                r["cap"],
+                _fast_label(r),
+                r["cpu_ms_per_request"],
+                r["records_per_s"],
+                " ".join(f"{value:.3f}" for value in r["cpu_ms_per_request_runs"]),
+            ]
+            for r in rows
+        ],
+    )
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        suffix = f"-{args.label}" if args.label else ""
+        path = RESULTS / f"request_cpu-{datetime.date.today().isoformat()}{suffix}.json"
+        record = {"benchmark": "request_cpu", "machine": machine_description(), **results}
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+
+
+def _fast_label(row: dict[str, Any]) -> str:
+    used = row["fast_in_use"]
+    if used is None:
+        return "-"
+    names = [name for name, on in used.items() if on]
+    return "+".join(names) if names else "off"
+
+
+if __name__ == "__main__":
+    main()
