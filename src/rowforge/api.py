@@ -134,6 +134,7 @@ def build(
         model_meters=compiled.registry.usage,
         overwrite=overwrite,
         on_claimed=lambda claimed: _save_config_if_possible(config, claimed),
+        worker_parts=_worker_parts(config, compiled.run_config, num_records),
     )
     return BuildResult(output, result)
 
@@ -191,7 +192,10 @@ def resume(
     output = Path(output_dir)
     if config is None and not (output / CONFIG_FILE).exists():
         result = resume_steps(
-            output, allow_config_change=allow_config_change, on_progress=on_progress
+            output,
+            config=_recipe_config(output, run_config),
+            allow_config_change=allow_config_change,
+            on_progress=on_progress,
         )
         return BuildResult(output, result)
     config = anchored_paths(config) if config is not None else load_config(output / CONFIG_FILE)
@@ -209,8 +213,57 @@ def resume(
         column_types=compiled.column_types,
         on_progress=on_progress,
         model_meters=compiled.registry.usage,
+        worker_parts=_worker_parts(
+            config, compiled.run_config, int(metadata["target_num_records"])
+        ),
     )
     return BuildResult(output, result)
+
+
+def _worker_parts(
+    config: DatasetConfig, run_config: RunConfig, num_records: int
+) -> functools.partial[Any] | None:
+    """For a Ray run: how each worker compiles the config again. Compiled steps and processors
+    hold Jinja templates, which do not pickle; the config's dict form (the config.yaml a build
+    saves) does, and compiles to the same steps. A config that has no dict form (a callable
+    without an importable name) travels as it is, pickled by value."""
+    if run_config.executor != "ray":
+        return None
+    try:
+        portable: DatasetConfig | dict[str, Any] = config.to_dict()
+    except ConfigError:
+        portable = config
+    return functools.partial(_compiled_parts, portable, run_config, num_records)
+
+
+def _compiled_parts(
+    config: DatasetConfig | dict[str, Any], run_config: RunConfig, num_records: int
+) -> Any:
+    """A Ray worker's plan, processors and model registry (runs in the worker)."""
+    from rowforge.distributed.worker import WorkerParts
+
+    if not isinstance(config, DatasetConfig):
+        config = DatasetConfig.from_dict(config)
+    compiled = compile_config(config, run_config, num_records)
+    plan = build_plan(compiled.steps, num_records, compiled.run_config.buffer_size)
+    return WorkerParts(plan, compiled.processors, compiled.registry, compiled.registry.usage)
+
+
+def _recipe_config(output: Path, run_config: RunConfig | None) -> RunConfig | None:
+    """The RunConfig a recipe resume runs with: the build's own (recipe.json), with where it
+    executes (executor, Ray address, workers) taken from `run_config` when one is given, so
+    either executor finishes the other's output."""
+    if run_config is None:
+        return None
+    from rowforge.recipe import load_recipe
+
+    _, _, stored = load_recipe(output)
+    return attrs.evolve(
+        stored,
+        executor=run_config.executor,
+        ray_address=run_config.ray_address,
+        workers=run_config.workers,
+    )
 
 
 def _compile_and_plan(

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pyarrow as pa
@@ -36,7 +36,7 @@ from rowforge.recipe import load_recipe, save_recipe
 from rowforge.scheduler import RunConfig, RunResult, Step, build_plan, run_plan
 from rowforge.scheduler.outcome import RowGroupSummary
 from rowforge.scheduler.plan import Plan
-from rowforge.scheduler.runner import ProgressHook, config_for
+from rowforge.scheduler.runner import CheckpointHook, ProgressHook, config_for
 from rowforge.scheduler.snapshots import ModelUsageSource
 from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
@@ -49,6 +49,9 @@ from rowforge.storage.output_dir import claim_output_dir
 from rowforge.storage.recorder import MetadataRecorder, now
 from rowforge.storage.resume_state import EVENTS_FILE, archive_events, written_row_groups
 from rowforge.storage.sinks import MemorySink, ParquetSink, relative_path
+
+if TYPE_CHECKING:
+    from rowforge.distributed.worker import PartsSource
 
 TRACES_FILE = "traces.jsonl"
 
@@ -150,6 +153,7 @@ def build_from_plan(
     on_claimed: Callable[[Path], None] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
     model_meters: ModelMeters | None = None,
+    worker_parts: PartsSource | None = None,
 ) -> RunResult:
     """Generate the records of `plan` into `output_dir` (see the module docstring for layout).
 
@@ -163,9 +167,12 @@ def build_from_plan(
     one whose totals match metadata.json; `model_meters` gives the model clients' usage meters
     (`ModelRegistry.usage`), for the snapshots and metadata.json's "models" section.
     Raises like `run_plan`; metadata.json is complete (with `outcome` and `first_error`) before
-    anything is raised.
+    anything is raised. With `config.executor == "ray"` the row groups run on Ray workers
+    (`rowforge.distributed`); `worker_parts` then says how a worker gets the plan's steps,
+    processors and lifespan when they cannot be pickled as they are.
     """
     config = config_for(plan, config)  # before the directory is claimed: nothing to clean up
+    _check_executor(plan, config)
     output = Path(output_dir)
     identity = run_identity(plan, processors, config, dataset_name, fingerprint)
     schema = RunSchema(column_types)
@@ -188,10 +195,12 @@ def build_from_plan(
         processors,
         None,
         (),
-        schema,
+        column_types,
+        None,
         lifespan=lifespan,
         on_progress=on_progress,
         model_meters=model_meters,
+        worker_parts=worker_parts,
     )
 
 
@@ -243,6 +252,7 @@ def resume(
     column_types: Mapping[str, pa.DataType] | None = None,
     on_progress: ProgressHook | None = None,
     model_meters: ModelMeters | None = None,
+    worker_parts: PartsSource | None = None,
 ) -> RunResult:
     """Finish an interrupted build: generate only the row groups that have no file yet.
 
@@ -267,6 +277,7 @@ def resume(
             "two datasets. Pass allow_config_change=True to resume anyway."
         )
     identity = attrs.evolve(identity, started_at=str(metadata["started_at"]))
+    _check_executor(plan, config)
     layouts = [plan.row_group(index) for index in range(plan.num_row_groups)]
     kept = written_row_groups(output, metadata, [(g.start, g.size) for g in layouts])
     written = {record.index for record in kept}
@@ -282,10 +293,12 @@ def resume(
         processors,
         missing,
         kept,
-        RunSchema(column_types, existing),
+        column_types,
+        existing,
         lifespan=lifespan,
         on_progress=on_progress,
         model_meters=model_meters,
+        worker_parts=worker_parts,
     )
 
 
@@ -333,12 +346,41 @@ def _run_into(
     processors: Sequence[Processor],
     row_groups: Sequence[int] | None,
     kept: Sequence[RowGroupRecord],
-    schema: RunSchema,
+    column_types: Mapping[str, pa.DataType] | None,
+    existing: pa.Schema | None,
     lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
     on_progress: ProgressHook | None = None,
     model_meters: ModelMeters | None = None,
+    worker_parts: PartsSource | None = None,
 ) -> RunResult:
-    recorder = MetadataRecorder(output, identity, _engine_name(plan, config), kept, schema)
+    """Run the plan's `row_groups` (all: None) into `output`, keeping metadata.json and
+    events.jsonl current, on this process's engine or on Ray's workers (`config.executor`):
+    both report each row group here as it ends, and end the same way."""
+    if config.executor == "ray":
+        from rowforge.distributed.coordinator import RayExecutor
+
+        executor = RayExecutor(output, column_types, existing)
+        return _record_run(
+            output,
+            identity,
+            config,
+            kept,
+            executor.schema,
+            _engine_name(plan, config),
+            lambda events, checkpointed: executor.run_plan(
+                plan,
+                config=config,
+                processors=processors,
+                row_groups=row_groups,
+                events=events,
+                on_checkpoint=checkpointed,
+                lifespan=lifespan,
+                model_meters=model_meters,
+                parts=worker_parts,
+            ),
+            executor.models_metadata,
+        )
+    schema = RunSchema(column_types, existing)
     latest: list[ProgressSnapshot] = []  # the newest snapshot: the models' retries
 
     def progressed(snapshot: ProgressSnapshot) -> None:
@@ -346,7 +388,49 @@ def _run_into(
         if on_progress is not None:
             on_progress(snapshot)
 
-    recorder.models_source = lambda: _models_metadata(model_meters, latest)
+    return _record_run(
+        output,
+        identity,
+        config,
+        kept,
+        schema,
+        _engine_name(plan, config),
+        lambda events, checkpointed: run_plan(
+            plan,
+            config=config,
+            sink=ParquetSink(output, schema),
+            processors=processors,
+            row_groups=row_groups,
+            events=events,
+            on_checkpoint=checkpointed,
+            lifespan=lifespan,
+            on_progress=progressed,  # always: metadata's "models" reads the retries
+            model_usage=_usage_of(model_meters),
+        ),
+        lambda: _models_metadata(model_meters, latest),
+    )
+
+
+#: Runs the plan: (event log, checkpoint hook) -> result; raises as `run_plan` does.
+Execute = Callable[[EventFile, CheckpointHook], RunResult]
+
+
+def _record_run(
+    output: Path,
+    identity: RunIdentity,
+    config: RunConfig,
+    kept: Sequence[RowGroupRecord],
+    schema: RunSchema,
+    engine: str,
+    execute: Execute,
+    models: Callable[[], Mapping[str, Mapping[str, Any]]],
+) -> RunResult:
+    """`execute` the run with metadata.json and events.jsonl following it: every row group in
+    the log before metadata lists it, the outcome (or failure, or cancellation) written
+    before anything is raised."""
+    recorder = MetadataRecorder(output, identity, engine, kept, schema)
+
+    recorder.models_source = models
     recorder.write("running")
 
     def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
@@ -356,22 +440,13 @@ def _run_into(
 
     try:
         with EventFile(output / EVENTS_FILE) as events:  # closed (flushed) before metadata ends
-            result = run_plan(
-                plan,
-                config=config,
-                sink=ParquetSink(output, schema),
-                processors=processors,
-                row_groups=row_groups,
-                events=events,
-                on_checkpoint=checkpointed,
-                lifespan=lifespan,
-                on_progress=progressed,  # always: metadata's "models" reads the retries
-                model_usage=_usage_of(model_meters),
-            )
+            result = execute(events, checkpointed)
     except RowforgeError as error:
         failed: RunResult | None = getattr(error, "result", None)
         if failed is not None:
             _finish(output, recorder, failed, bool(kept))
+        else:  # refused before the engine ran (a Ray job that cannot travel): not "running"
+            recorder.write("failed", first_error=describe_error(error), finished=True)
         raise
     except BaseException as error:  # keep what was written; say how the run ended
         interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
@@ -405,7 +480,24 @@ def _models_metadata(
     return models_metadata(meters() if meters is not None else {}, retries)
 
 
+def _check_executor(plan: Plan, config: RunConfig) -> None:
+    """A Ray run needs Ray, and row groups whose record indexes do not depend on each other:
+    say so before anything is written."""
+    if config.executor != "ray":
+        return
+    from rowforge.distributed.cluster import require_ray
+
+    require_ray()
+    if plan.needs_resize or config.engine == "sync":
+        raise ConfigError(
+            "RunConfig.executor 'ray' runs the async engine only: allow_resize steps and "
+            "engine='sync' need executor='local'"
+        )
+
+
 def _engine_name(plan: Plan, config: RunConfig) -> str:
+    if config.executor == "ray":
+        return "ray"
     return "sync" if config.engine == "sync" or plan.needs_resize else "async"
 
 

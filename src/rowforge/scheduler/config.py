@@ -15,6 +15,7 @@ import attrs
 from rowforge.errors import ConfigError
 
 Engine = Literal["auto", "async", "sync"]
+Executor = Literal["local", "ray"]
 OnPartial = Literal["warn", "raise"]
 
 
@@ -75,6 +76,14 @@ def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: int) ->
         )
 
 
+def _address(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(
+            f"RunConfig.{attribute.name} must be a non-empty string (host:port, ray://host:port "
+            f"or 'auto') or None, got {value!r}"
+        )
+
+
 def _caps(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
     for key, cap in value.items():
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
@@ -110,6 +119,12 @@ class RunConfig:
     700, bursts of in-flight requests trigger collections that made throughput fall when the cap
     rose (see `scheduler.gc_tuning`). `progress_interval_s` is how often a run's `on_progress`
     callback receives a `ProgressSnapshot`.
+
+    Where a run executes: `executor="local"` runs the engine in this process; `executor="ray"`
+    deals the row groups out to `workers` Ray actors, each running the same engine with its
+    share of the caps above (`rowforge.distributed`, docs/scaling.md). `ray_address` joins an
+    existing Ray cluster (`"auto"`, `host:port`, `ray://host:port`); None starts a local Ray
+    instance for the run and stops it after. Both are ignored by the local executor.
     """
 
     buffer_size: int = attrs.field(default=1000, validator=_at_least_one)
@@ -138,6 +153,9 @@ class RunConfig:
     trace: bool = False
     seed: int = 0
     gc_young_threshold: int | None = attrs.field(default=None, validator=_optional(_positive_int))
+    executor: Executor = attrs.field(default="local", validator=_choice("local", "ray"))
+    ray_address: str | None = attrs.field(default=None, validator=_address)
+    workers: int = attrs.field(default=2, validator=_at_least_one)
 
     def cap_for(self, resource: str | None) -> int | None:
         """The per-resource cap for `resource`, or None for steps that use no resource."""

@@ -314,6 +314,15 @@ def summarise(engine: EngineCore, sink: Sink) -> RunResult:
     )
 
 
+def outcome_error(
+    result: RunResult, error: BaseException | None, config: RunConfig
+) -> RowforgeError | None:
+    """What a run with `result` raises (logging what the user must hear), or None: the one
+    judgement of a run's outcome, also for a run whose result was put together from several
+    engines (`rowforge.distributed`)."""
+    return _report(result, error, config)
+
+
 def _report(
     result: RunResult, error: BaseException | None, config: RunConfig
 ) -> RowforgeError | None:
