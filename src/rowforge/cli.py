@@ -83,6 +83,30 @@ class OnPartial(StrEnum):
     raise_ = "raise"
 
 
+class Executor(StrEnum):
+    """`--executor`: where the row groups run (docs/scaling.md)."""
+
+    local = "local"
+    ray = "ray"
+
+
+ExecutorOption = Annotated[
+    Executor,
+    typer.Option(help="Where row groups run: this process, or Ray workers (rowforge[ray])."),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Join this Ray cluster ('auto', host:port, ray://host:port); default: start a "
+        "local Ray instance for the run.",
+    ),
+]
+Workers = Annotated[
+    int | None, typer.Option("--workers", help="Ray workers (default 2); they share the caps.")
+]
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -204,6 +228,9 @@ def run(
         bool, typer.Option("--report", help="Write OUTPUT/report.html when the run ends.")
     ] = False,
     providers: Providers = None,
+    executor: ExecutorOption = Executor.local,
+    ray_address: RayAddress = None,
+    workers: Workers = None,
     debug: Debug = False,
 ) -> None:
     """Generate a dataset: Parquet files, metadata.json and events.jsonl in OUTPUT.
@@ -224,6 +251,9 @@ def run(
             trace=trace,
             retry_budget_s=retry_budget_s,
             no_success_budget_s=no_success_budget_s,
+            executor=executor.value,
+            ray_address=ray_address,
+            workers=workers,
         )
         _interruptible(
             lambda: run_with_display(
@@ -353,21 +383,38 @@ def resume_command(
     allow_config_change: Annotated[
         bool, typer.Option("--allow-config-change", help="Resume even if the config changed.")
     ] = False,
+    executor: ExecutorOption = Executor.local,
+    ray_address: RayAddress = None,
+    workers: Workers = None,
     debug: Debug = False,
 ) -> None:
-    """Finish an interrupted build: generate only the row groups that have no file yet."""
+    """Finish an interrupted build: generate only the row groups that have no file yet.
+
+    Either executor finishes either's output (--executor ray runs the rest on Ray)."""
     from rowforge.api import resume
     from rowforge.display.running import run_with_display
     from rowforge.storage.metadata import read_metadata
 
     _logging(debug)
     with _errors("resume", debug), _gc_tuned():
-        target = int(read_metadata(output_dir)["target_num_records"])
+        metadata = read_metadata(output_dir)
+        target = int(metadata["target_num_records"])
+        settings = None
+        if executor is not Executor.local or ray_address is not None or workers is not None:
+            settings = _run_config(
+                buffer_size=int(metadata["buffer_size"]),
+                executor=executor.value,
+                ray_address=ray_address,
+                workers=workers,
+            )
         _interruptible(
             lambda: run_with_display(
                 "rowforge resume",
                 lambda on_progress: resume(
-                    output_dir, allow_config_change=allow_config_change, on_progress=on_progress
+                    output_dir,
+                    run_config=settings,
+                    allow_config_change=allow_config_change,
+                    on_progress=on_progress,
                 ),
                 _built,
                 target=target,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ log = logging.getLogger("rowforge")
 #: fails: a worker that dies again and again (out of memory on every row group) is a fault to
 #: report, not to retry for ever.
 MAX_RESTARTS = 3
+
+#: Ray actor names of rowforge workers: `rowforge-<run>-w<slot>-<incarnation>`.
+ACTOR_PREFIX = "rowforge-"
 
 DRAIN = ("drain", "running", "draining")
 CANCEL = ("cancel", "cancelling", "cancelled")
@@ -182,13 +186,16 @@ class RayExecutor:
             on_checkpoint(item.summary, dict(item.schema))
 
         incarnations = iter(range(1_000_000))
+        run_id = uuid.uuid4().hex[:8]
 
         async def drive(slot: int, assigned: list[int]) -> None:
             left = list(assigned)
             restarts = 0
             while left:
                 number = next(incarnations)
-                actor = actor_class.remote(job_ref, shares[slot])
+                # named, so an operator (and a test) can find a run's live workers
+                name = f"{ACTOR_PREFIX}{run_id}-w{slot}-{number}"
+                actor = actor_class.options(name=name).remote(job_ref, shares[slot])
                 try:
                     report = await _work(ray, actor, left, functools.partial(accept, worker=number))
                 except ray.exceptions.RayActorError as died:
@@ -197,8 +204,8 @@ class RayExecutor:
                             f"a Ray worker could not start: {died}"
                         ) from None
                     restarts += 1
-                    recovered = self._recover(plan, left)
-                    for summary in recovered:
+                    left = [index for index in left if index not in self._accepted]
+                    for summary in self._recover(plan, left):  # written, not yet reported
                         on_checkpoint(summary, {})
                     left = [index for index in left if index not in self._accepted]
                     if restarts > MAX_RESTARTS:

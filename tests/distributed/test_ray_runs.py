@@ -1,0 +1,124 @@
+"""Builds on a local Ray instance (one per module, 2 CPUs): the same dataset as a local run,
+a worker killed mid-run, a processor failure that stops every worker, the shared caps, resume
+across executors and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import rowforge
+from rowforge.api import load_config
+from rowforge.cli import app
+from rowforge.config.dataset import DatasetConfig
+from rowforge.distributed.coordinator import ACTOR_PREFIX
+from rowforge.errors import DatasetGenerationError
+from rowforge.models.mock_server import MockSettings
+from rowforge.scheduler import RunConfig
+from rowforge.storage.check import first_violation
+from tests.distributed.helpers import GO, CountingMockServer
+from tests.reliability.netguard import ServerThread
+
+DEMO = Path(str(files("rowforge") / "demo_data" / "support_dialogues.yaml"))
+#: What may differ between a local and a Ray build of one config: where and when it ran, and
+#: the model figures that depend on timing (latency) or on which worker retried what.
+VARYING = {"engine", "started_at", "finished_at", "models"}
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+
+
+def _ray(**options: Any) -> RunConfig:
+    return RunConfig(buffer_size=10, executor="ray", workers=2, **options)
+
+
+def _comparable(output: Path) -> dict[str, Any]:
+    metadata = json.loads((output / "metadata.json").read_text())
+    return {key: value for key, value in metadata.items() if key not in VARYING}
+
+
+def _live_workers(ray: Any) -> list[str]:
+    return [
+        entry["name"]
+        for entry in ray.util.list_named_actors(all_namespaces=True)
+        if entry["name"].startswith(ACTOR_PREFIX)
+    ]
+
+
+def test_ray_build_equals_local_build(tmp_path: Path, ray_instance: Any) -> None:
+    config = load_config(DEMO)
+    local = rowforge.build(config, 60, tmp_path / "local", RunConfig(buffer_size=10))
+    remote = rowforge.build(config, 60, tmp_path / "ray", _ray())
+
+    assert remote.outcome == local.outcome == "completed"
+    pd.testing.assert_frame_equal(remote.load_dataset(), local.load_dataset())
+    assert pd.read_parquet(tmp_path / "ray" / "parquet-files").sort_index().equals(
+        pd.read_parquet(tmp_path / "local" / "parquet-files").sort_index()
+    )
+    assert _comparable(tmp_path / "ray") == _comparable(tmp_path / "local")
+    assert remote.metadata["engine"] == "ray"
+    writer = remote.metadata["models"]["writer"]
+    assert writer["answered"] >= 120  # two writer columns, 60 rows: the workers' figures add up
+    assert first_violation(tmp_path / "ray") is None
+    assert _live_workers(ray_instance) == []
+
+
+def _gated_config(gate: Path) -> DatasetConfig:
+    return DatasetConfig.from_dict(
+        {
+            "seed": 3,
+            "columns": [
+                {"type": "category", "name": "gate", "values": [str(gate)]},
+                {"type": "category", "name": "topic", "values": ["a", "b", "c"]},
+                {
+                    "type": "custom",
+                    "name": "waited",
+                    "kind": "batch",
+                    "depends_on": ["gate"],
+                    "function": "tests.distributed.helpers:wait_at_gate",
+                },
+            ],
+        }
+    )
+
+
+def test_a_killed_worker_s_row_groups_run_again_once(tmp_path: Path, ray_instance: Any) -> None:
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    outcome: list[Any] = []
+
+    def build() -> None:
+        try:
+            outcome.append(rowforge.build(_gated_config(gate), 40, tmp_path / "out", _ray()))
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+
+    runner = threading.Thread(target=build)
+    runner.start()
+    try:
+        while not list(gate.glob("waiting-*")):  # row group 1 is mid-run in worker 1
+            runner.join(0.05)
+            assert runner.is_alive(), outcome
+        [marker] = gate.glob("waiting-*")
+        [name] = [n for n in _live_workers(ray_instance) if "-w1-" in n]
+        pid = ray_instance.get(ray_instance.get_actor(name).pid.remote())
+        assert marker.name == f"waiting-{pid}"  # the waiting row group runs in that process
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        (gate / GO).touch()
+        runner.join()
+    [result] = outcome
+    assert not isinstance(result, BaseException), result
+    dataset = result.load_dataset()
+    assert len(dataset) == 40
+    assert list(dataset.index) == list(range(40))  # each record index once
+    assert result.outcome == "completed"
+    assert first_violation(tmp_path / "out") is None
