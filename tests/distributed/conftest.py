@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def ray_instance() -> Iterator[Any]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray  # in the dev extra: a missing Ray fails these tests, never skips them
+
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -60,8 +60,10 @@ def test_ray_build_equals_local_build(tmp_path: Path, ray_instance: Any) -> None
 
     assert remote.outcome == local.outcome == "completed"
     pd.testing.assert_frame_equal(remote.load_dataset(), local.load_dataset())
-    assert pd.read_parquet(tmp_path / "ray" / "parquet-files").sort_index().equals(
-        pd.read_parquet(tmp_path / "local" / "parquet-files").sort_index()
+    assert (
+        pd.read_parquet(tmp_path / "ray" / "parquet-files")
+        .sort_index()
+        .equals(pd.read_parquet(tmp_path / "local" / "parquet-files").sort_index())
     )
     assert _comparable(tmp_path / "ray") == _comparable(tmp_path / "local")
     assert remote.metadata["engine"] == "ray"
@@ -122,3 +124,88 @@ def test_a_killed_worker_s_row_groups_run_again_once(tmp_path: Path, ray_instanc
     assert list(dataset.index) == list(range(40))  # each record index once
     assert result.outcome == "completed"
     assert first_violation(tmp_path / "out") is None
+
+
+def _served_config(url: str, *, failing: bool = False) -> DatasetConfig:
+    processors = (
+        [{"type": "custom", "function": "tests.distributed.helpers:fail_in_row_group_2"}]
+        if failing
+        else []
+    )
+    return DatasetConfig.from_dict(
+        {
+            "seed": 5,
+            "models": [
+                {
+                    "alias": "writer",
+                    "provider": "openai",
+                    "model": "mock-1",
+                    "base_url": url,
+                    "max_parallel_requests": 4,
+                    "timeout_s": 20,
+                }
+            ],
+            "columns": [
+                {"type": "category", "name": "topic", "values": ["billing", "shipping"]},
+                {
+                    "type": "llm_text",
+                    "name": "question",
+                    "model": "writer",
+                    "prompt": "Ask about {{ topic }}.",
+                },
+            ],
+            "processors": processors,
+        }
+    )
+
+
+def test_a_processor_failure_stops_every_worker(tmp_path: Path, ray_instance: Any) -> None:
+    server = CountingMockServer(MockSettings(latency_ms=(5, 20), seed=1))
+    with ServerThread(server):
+        config = _served_config(server.url, failing=True)
+        with pytest.raises(DatasetGenerationError) as local:
+            rowforge.build(config, 80, tmp_path / "local", RunConfig(buffer_size=10))
+        with pytest.raises(DatasetGenerationError) as remote:
+            rowforge.build(config, 80, tmp_path / "ray", _ray())
+        requests_at_raise = server.request_count
+        assert server.in_flight == 0
+        assert _live_workers(ray_instance) == []  # no actor is left to call the model
+        assert server.request_count == requests_at_raise
+    assert type(remote.value) is type(local.value)
+    assert str(remote.value) == str(local.value)
+    metadata = json.loads((tmp_path / "ray" / "metadata.json").read_text())
+    assert metadata["outcome"] == "failed"
+    assert metadata["first_error"] == str(local.value)
+    assert first_violation(tmp_path / "ray") is None
+
+
+def test_workers_share_a_model_s_cap(tmp_path: Path, ray_instance: Any) -> None:
+    server = CountingMockServer(MockSettings(latency_ms=(20, 40), seed=2))
+    with ServerThread(server):
+        result = rowforge.build(_served_config(server.url), 80, tmp_path / "out", _ray())
+    assert result.outcome == "completed"
+    assert 0 < server.peak_in_flight <= 4  # the model's max_parallel_requests, over both workers
+    assert result.metadata["models"]["writer"]["answered"] == 80
+
+
+@pytest.mark.parametrize(("first", "then"), [("local", "ray"), ("ray", "local")])
+def test_resume_finishes_the_other_executor_s_output(tmp_path: Path, first: str, then: str) -> None:
+    config = load_config(DEMO)
+    output = tmp_path / "out"
+    rowforge.build(config, 40, output, RunConfig(buffer_size=10, executor=first))
+    expected = pd.read_parquet(output / "parquet-files").sort_index()
+    for index in (1, 3):  # as if the build had been killed before these row groups ended
+        (output / "parquet-files" / f"batch_{index:05d}.parquet").unlink()
+    if then == "ray":  # through the CLI, whose flags reach the resume
+        result = CliRunner().invoke(app, ["resume", str(output), "--executor", "ray"])
+        assert result.exit_code == 0, result.output
+    else:
+        rowforge.resume(output, run_config=RunConfig(buffer_size=10))
+    resumed = pd.read_parquet(output / "parquet-files").sort_index()
+    pd.testing.assert_frame_equal(resumed, expected)
+    metadata = json.loads((output / "metadata.json").read_text())
+    assert (metadata["outcome"], metadata["engine"]) == (
+        "completed",
+        then.replace("local", "async"),
+    )
+    assert first_violation(output) is None
