@@ -19,9 +19,9 @@ measured part: `cpu_ms_per_request` and records/s (= requests/s). The variants r
 (every repeat measures every variant in turn, so drift on the shared machine hits all alike) and
 the median of the repeats is reported per variant, with every run's value beside it.
 
-`--fast` chooses the optional speedups (the `fast` extra: uvloop, orjson) for the rowforge
-runs: `auto` measures whatever rowforge picks by itself, `compare` measures each cap with the
-extra switched off (`ROWFORGE_FAST=0`) and on (when it is installed).
+`--fast` chooses the optional speedups (the `fast` extra: orjson, see `rowforge.models.fast`)
+for the rowforge runs: `auto` measures whatever rowforge picks by itself, `compare` measures
+each cap with the extra switched off (`ROWFORGE_FAST=0`) and on (when it is installed).
 
 Run: `.venv/bin/python benchmarks/request_cpu.py [--quick]` (`make bench` runs it too).
 Prints one JSON line, then a table; writes benchmarks/results/request_cpu-<date>.json (the same
@@ -132,11 +132,9 @@ def rowforge_build(port: int, cap: int, records: int) -> dict[str, Any]:
 
 
 def fast_in_use() -> dict[str, bool]:
-    """Which optional speedups rowforge uses in this process (False where it has none)."""
-    try:
-        from rowforge.models import fast
-    except ImportError:
-        return {"uvloop": False, "orjson": False}
+    """Which optional speedups rowforge uses in this process."""
+    from rowforge.models import fast
+
     return fast.in_use()
 
 

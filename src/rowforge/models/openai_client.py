@@ -51,6 +51,7 @@ from rowforge.errors import (
     RetryableError,
     describe_error,
 )
+from rowforge.models import fast
 from rowforge.models.client import JsonSchema, Message, ModelRequestError
 from rowforge.models.config import ModelConfig
 from rowforge.models.slow import SlowRequestWarning
@@ -121,6 +122,12 @@ def _detail(payload: bytes) -> str:
     return text[:200] + ("..." if len(text) > 200 else "")
 
 
+def _serialize(body: Any) -> str:
+    """A request body as JSON text: `json.dumps`, or orjson when the `fast` extra is installed
+    (the same document; see `rowforge.models.fast`)."""
+    return fast.dumps(body).decode("utf-8") if fast.ORJSON is not None else json.dumps(body)
+
+
 def _tokens(usage: object, name: str) -> int:
     """`usage[name]` of a chat completion; 0 when absent or not a count. Token accounting is
     for reporting: a server that reports no usage, or nonsense, must not fail the request."""
@@ -161,6 +168,7 @@ class OpenAIClient:
                 connector=aiohttp.TCPConnector(limit=self.config.max_parallel_requests),
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
                 headers=self._headers,
+                json_serialize=_serialize,
             )
         elif self._loop is not loop:
             raise ModelRequestError(
@@ -267,7 +275,7 @@ class OpenAIClient:
                 f"{where}: HTTP {status}: {self._detail(payload)}", status=status
             )
         try:
-            document = json.loads(payload)
+            document = fast.loads(payload)
         except ValueError:
             raise ModelRequestError(
                 f"{where}: response is not JSON: {self._detail(payload)}"
