@@ -84,6 +84,9 @@ def test_every_default_is_exactly_the_documented_value() -> None:
         "seed": 0,
         "gc_young_threshold": None,
         "progress_interval_s": 1.0,
+        "executor": "local",
+        "ray_address": None,
+        "workers": 2,
     }
     assert defaults.disable_early_shutdown is False
     assert defaults.adaptive_concurrency is False
