@@ -45,7 +45,7 @@ check-diagrams: install
 	$(PY) -m rowforge.statemachine.diagrams --check docs/state-machines.md
 
 # Each benchmark prints one JSON line, then a table. Run them one at a time: they share 2 cores.
-BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory http_e2e request_cpu progress_overhead data_designer_embedded
+BENCHMARKS := transitions_bench scheduler_overhead scheduler_efficiency scheduler_memory http_e2e request_cpu progress_overhead data_designer_embedded ray_scale
 
 bench: install
 	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) benchmarks/$$name.py $(BENCH_ARGS) || exit 1; done

@@ -1,0 +1,230 @@
+"""Records/s on one process against Ray with 1 and 2 workers, and what the Ray path costs.
+
+Workload: a category sampler, an LLM text column `question` on model `a`, an LLM text column
+`answer` on it on model `b`, and an expression. Each model is a `rowforge mock-server` process of
+its own (one per core of this 2-core machine), so the servers are not one process's ceiling.
+Each model's cap is 64; with Ray the workers share it (`rowforge.distributed.caps`), so every
+executor runs under the same global caps. Measured at 50 ms and 0 ms server latency.
+
+Ray is started once, before the measured builds (the build then uses that connection, as a Ray
+Job's entrypoint would), and its start-up time is reported on its own line: a `rowforge run
+--executor ray` without an address pays it once per run.
+
+The Ray path's overhead: a samplers-only config (no model calls) of small row groups, built
+locally and on Ray with one worker at two sizes; the extra slope of Ray's wall time is the cost
+per row group (shipping it, reporting it back, recording it on the driver), the rest at the
+small size the cost per run (the worker actors starting).
+
+Client, workers and servers share 2 cores, so Ray with 2 workers here measures the overhead of
+spreading more than any gain from it: the gain needs cores (or machines) the local run does not
+have. Each setting runs `--repeats` times (default 3) and the median wall time is kept.
+Run: `make bench` or `.venv/bin/python benchmarks/ray_scale.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import emit_json, machine_description, print_table
+from http_e2e import start_server
+from rowforge.api import build
+from rowforge.config.columns import (
+    CategorySampler,
+    ExpressionColumn,
+    IntegerSampler,
+    LLMTextColumn,
+    UUIDSampler,
+)
+from rowforge.config.dataset import DatasetConfig
+from rowforge.models import ModelConfig
+from rowforge.scheduler import RunConfig
+from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
+
+CAP = 64
+LLM_COLUMNS = 2
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def model(alias: str, port: int) -> ModelConfig:
+    return ModelConfig(
+        alias=alias,
+        provider="openai",
+        model="mock-1",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        max_parallel_requests=CAP,
+        timeout_s=30,
+    )
+
+
+def llm_config(ports: tuple[int, int]) -> DatasetConfig:
+    return DatasetConfig(
+        columns=[
+            CategorySampler(name="topic", values=["billing", "shipping", "returns", "accounts"]),
+            LLMTextColumn(name="question", model="a", prompt="Ask about {{ topic }}."),
+            LLMTextColumn(name="answer", model="b", prompt="Answer: {{ question }}"),
+            ExpressionColumn(name="pair", template="Q: {{ question }} A: {{ answer }}"),
+        ],
+        models=[model("a", ports[0]), model("b", ports[1])],
+    )
+
+
+def samplers_config() -> DatasetConfig:
+    return DatasetConfig(
+        columns=[IntegerSampler(name="n", low=0, high=9), UUIDSampler(name="id")]
+    )
+
+
+def run_config(executor: str, workers: int, buffer_size: int) -> RunConfig:
+    return RunConfig(
+        buffer_size=buffer_size,
+        max_in_flight=4 * CAP,
+        max_concurrent_row_groups=3,
+        gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD,
+        executor=executor,  # type: ignore[arg-type]
+        workers=workers,
+    )
+
+
+def timed_build(config: DatasetConfig, records: int, settings: RunConfig) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as output:
+        started = time.perf_counter()
+        result = build(config, records, Path(output) / "out", settings)
+        wall = time.perf_counter() - started
+        if result.outcome != "completed":  # BuildResult reads metadata.json: in the block
+            raise RuntimeError(f"a benchmark build ended {result.outcome}")
+        return wall, result.num_records
+
+
+EXECUTORS = (("local", 1), ("ray", 1), ("ray", 2))
+
+
+def measure_llm(records: int, latency_ms: float, repeats: int) -> list[dict[str, Any]]:
+    """Every executor `repeats` times, interleaved, against two fresh servers per round."""
+    walls: dict[tuple[str, int], list[float]] = {setting: [] for setting in EXECUTORS}
+    for _ in range(repeats):
+        servers = [start_server(latency_ms) for _ in range(2)]
+        try:
+            config = llm_config((servers[0][1], servers[1][1]))
+            for executor, workers in EXECUTORS:
+                wall, written = timed_build(
+                    config, records, run_config(executor, workers, buffer_size=500)
+                )
+                assert written == records
+                walls[(executor, workers)].append(wall)
+        finally:
+            for process, _ in servers:
+                process.terminate()
+                process.wait(timeout=10)
+    rows = []
+    for (executor, workers), runs in walls.items():
+        wall = statistics.median(runs)
+        rows.append(
+            {
+                "latency_ms": latency_ms,
+                "executor": executor,
+                "workers": workers,
+                "records": records,
+                "wall_s": round(wall, 3),
+                "records_per_s": round(records / wall, 1),
+                "requests_per_s": round(records * LLM_COLUMNS / wall, 1),
+                "records_per_s_runs": [round(records / w, 1) for w in runs],
+            }
+        )
+    return rows
+
+
+def measure_overhead(row_groups: int, repeats: int) -> dict[str, Any]:
+    """The Ray path's cost on a config without model calls, split in two by building `small`
+    and `row_groups` row groups (10 records each) both ways: the per-row-group cost is the
+    extra slope of Ray's wall time over the local one, the per-run cost (actors starting, the
+    work shipped) what is left at the small size."""
+    small, config = max(row_groups // 4, 1), samplers_config()
+
+    def wall(executor: str, groups: int) -> float:
+        settings = run_config(executor, 1, buffer_size=10)
+        return statistics.median(
+            timed_build(config, groups * 10, settings)[0] for _ in range(repeats)
+        )
+
+    local = {groups: wall("local", groups) for groups in (small, row_groups)}
+    ray = {groups: wall("ray", groups) for groups in (small, row_groups)}
+    per_group = ((ray[row_groups] - ray[small]) - (local[row_groups] - local[small])) / (
+        row_groups - small
+    )
+    per_run = ray[small] - local[small] - small * per_group
+    return {
+        "row_groups": [small, row_groups],
+        "local_wall_s": [round(local[small], 3), round(local[row_groups], 3)],
+        "ray_wall_s": [round(ray[small], 3), round(ray[row_groups], 3)],
+        "ray_overhead_ms_per_row_group": round(1000 * per_group, 2),
+        "ray_overhead_s_per_run": round(per_run, 2),
+    }
+
+
+def start_ray() -> float:
+    """Start the local Ray instance the measured builds use; returns its start-up seconds."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import logging
+
+    import ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer records, one run each")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    repeats = 1 if args.quick else args.repeats
+    records = 1000 if args.quick else 4000
+    startup = start_ray()
+    try:
+        rows = measure_llm(records, 50.0, repeats) + measure_llm(records, 0.0, repeats)
+        overhead = measure_overhead(50 if args.quick else 400, repeats)
+    finally:
+        import ray
+
+        ray.shutdown()
+    results = {
+        "records": records,
+        "cap_per_model": CAP,
+        "ray_startup_s": round(startup, 2),
+        "results": rows,
+        "overhead": overhead,
+    }
+    emit_json("ray_scale", results)
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"ray_scale-{dt.date.today().isoformat()}.json"
+        document = {"benchmark": "ray_scale", "machine": machine_description(), **results}
+        path.write_text(json.dumps(document, indent=2) + "\n")
+    print_table(
+        ["latency ms", "executor", "workers", "records/s", "requests/s", "wall s"],
+        [
+            [r["latency_ms"], r["executor"], r["workers"], r["records_per_s"],
+             r["requests_per_s"], r["wall_s"]]
+            for r in rows
+        ],
+    )
+    print(
+        f"Ray start-up {startup:.2f}s (once per run without --ray-address); the Ray path costs "
+        f"{overhead['ray_overhead_s_per_run']} s per run (workers starting) and "
+        f"{overhead['ray_overhead_ms_per_row_group']} ms per row group (samplers only, "
+        f"{overhead['row_groups']} row groups of 10 records)"
+    )
+
+
+if __name__ == "__main__":
+    main()
