@@ -630,14 +630,15 @@ PROCESSOR_DRAFTS = st.lists(
 
 def batch_outputs(columns: list[Column]) -> list[str]:
     """The columns a pre_batch processor sees: batch steps (samplers, seed data, batch custom
-    columns) whose every upstream column is one too."""
+    and validation columns) whose every upstream column is one too; a column reads the columns
+    its `skip.when` names as well as its inputs."""
     producer = {name: column.name for column in columns for name in column.outputs()}
     ready: set[str] = set()
     for column in columns:  # declaration order is a topological order here
         batch = not isinstance(column, LLMTextColumn | ExpressionColumn) and (
             not isinstance(column, CustomColumn) or column.kind == "batch"
         )
-        if batch and all(producer[name] in ready for name in column.dependencies()):
+        if batch and all(producer[name] in ready for name in column.reads()):
             ready.add(column.name)
     return [name for column in columns if column.name in ready for name in column.outputs()]
 
