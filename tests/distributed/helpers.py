@@ -46,3 +46,23 @@ class CountingMockServer(MockServer):
             return await super()._answer(body)
         finally:
             self.in_flight -= 1
+
+
+async def ints_then_floats(frame: pd.DataFrame) -> list[Any]:
+    """Row group 0 (records 0..9) gives integers; row group 1 waits until the driver lists row
+    group 0 in metadata.json (so row group 0's types are the run's, on Ray as locally), then
+    gives floats: whole ones, or with `frame["kind"] == "halves"` ones that are not whole."""
+    out = Path(str(frame["out"].iloc[0]))
+    if frame.index.min() == 0:
+        return [int(index) for index in frame.index]
+    while '"index": 0' not in _text(out / "metadata.json"):
+        await asyncio.sleep(0.02)
+    step = 0.5 if frame["kind"].iloc[0] == "halves" else 0.0
+    return [float(index) + step for index in frame.index]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

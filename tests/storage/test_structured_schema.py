@@ -152,6 +152,11 @@ def test_an_undeclared_column_keeps_the_type_its_first_row_group_had(tmp_path: P
         ValueError, match=r"row group 2: column 'x' does not fit the run's type int64"
     ):
         schema.table(2, clash)
+    halves = pd.DataFrame({"x": [4.5]}, index=pd.Index([5], name="record_index"))
+    with pytest.raises(  # a truncating float is named too (not the record index)
+        ValueError, match=r"row group 3: column 'x' does not fit the run's type int64"
+    ):
+        schema.table(3, halves)
     assert schema.describe() == {"x": "int64"}
 
 

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from rowforge.distributed.caps import usable_workers, worker_config
 from rowforge.distributed.cluster import ray_session
+from rowforge.distributed.file_types import FileTypes
 from rowforge.distributed.usage import merge_models
 from rowforge.distributed.worker import (
     Finished,
@@ -105,6 +106,7 @@ class RayExecutor:
         self.column_types = column_types
         self.existing_schema = existing_schema
         self.schema = ReportedSchema(existing_schema)
+        self._file_types = FileTypes(existing_schema)
         self._models: dict[int, dict[str, dict[str, Any]]] = {}  # latest per worker incarnation
         self._accepted: dict[int, RowGroupSummary] = {}
         self._reports: list[WorkerReport] = []
@@ -178,6 +180,9 @@ class RayExecutor:
         job_ref = ray.put(job)  # shipped once, shared by every worker (and its replacements)
 
         def accept(item: Finished, worker: int) -> None:
+            if item.summary.state == "drained":  # before metadata.json lists the file
+                index = item.summary.index
+                self._file_types.conform(index, self.output / relative_path(index))
             for event in item.events:
                 events._append(event)  # the worker's transitions, with their own times
             self.schema.learn(item.schema)
@@ -267,6 +272,7 @@ class RayExecutor:
             if not path.exists():
                 continue
             layout = plan.row_group(index)
+            self._file_types.conform(index, path)
             rows = pq.read_metadata(path).num_rows
             dropped = layout.size - rows
             summary = RowGroupSummary(

@@ -219,8 +219,16 @@ def _index_columns(schema: pa.Schema) -> set[str]:
 def _failing_column(frame: pd.DataFrame, schema: pa.Schema) -> str:
     """The first column whose values pyarrow cannot convert to its type in `schema`."""
     for name in frame.columns:
-        try:
-            pa.array(frame[name].tolist(), type=schema.field(str(name)).type, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if not fits(frame[name], schema.field(str(name)).type):
             return str(name)
     return str(frame.index.name)
+
+
+def fits(values: pd.Series, kind: pa.DataType) -> bool:
+    """Whether `values` convert to `kind` as `pa.Table.from_pandas` converts them (a Python
+    list would be converted more leniently: 10.5 truncated to 10 without an error)."""
+    try:
+        pa.Array.from_pandas(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
