@@ -41,6 +41,14 @@ def require_ray() -> ModuleType:
     return ray
 
 
+#: Where Ray logs that a new local instance has token authentication on.
+_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _drop_token_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Token authentication is enabled")
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[ModuleType]:
     """Ray, connected for the block: a new local instance (`address` None) or the cluster at
@@ -52,6 +60,9 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
         return
     if address is None:
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # read when the instance starts
+        # Ray 2.60 protects a new local instance with a token (good) and warns that it did so
+        # on the terminal (noise in every run): the notice alone is dropped
+        logging.getLogger(_TOKEN_NOTICE_LOGGER).addFilter(_drop_token_notice)
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
