@@ -377,6 +377,7 @@ def _run_into(
                 lifespan=lifespan,
                 model_meters=model_meters,
                 parts=worker_parts,
+                on_progress=on_progress,
             ),
             executor.models_metadata,
         )

@@ -23,10 +23,13 @@ from rowforge.config.dataset import DatasetConfig
 from rowforge.distributed.coordinator import ACTOR_PREFIX
 from rowforge.errors import DatasetGenerationError
 from rowforge.models.mock_server import MockSettings
+from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler import RunConfig
 from rowforge.storage.check import first_violation
+from rowforge.storage.metadata import read_metadata
 from tests.distributed.helpers import GO, CountingMockServer
 from tests.reliability.netguard import ServerThread
+from tests.storage.test_progress_metadata import assert_snapshot_is_metadata
 
 DEMO = Path(str(files("rowforge") / "demo_data" / "support_dialogues.yaml"))
 #: What may differ between a local and a Ray build of one config: where and when it ran, and
@@ -71,6 +74,41 @@ def test_ray_build_equals_local_build(tmp_path: Path, ray_instance: Any) -> None
     assert writer["answered"] >= 120  # two writer columns, 60 rows: the workers' figures add up
     assert first_violation(tmp_path / "ray") is None
     assert _live_workers(ray_instance) == []
+
+
+def test_a_ray_build_reports_progress_and_its_final_snapshot_is_metadata(tmp_path: Path) -> None:
+    """The driver hands `on_progress` one snapshot of the whole run (both workers) as it goes,
+    and a final one whose totals are metadata.json's, as a local build's final snapshot is."""
+    snapshots: list[ProgressSnapshot] = []
+    result = rowforge.build(
+        load_config(DEMO),
+        60,
+        tmp_path / "out",
+        _ray(progress_interval_s=0.05),
+        on_progress=snapshots.append,
+    )
+    metadata = read_metadata(tmp_path / "out")
+    assert [s.final for s in snapshots].count(True) == 1
+    final = snapshots[-1]
+    assert_snapshot_is_metadata(final, metadata)
+    assert final.state == result.outcome == "completed"
+    assert final.records_written == 60 == final.records_target
+    assert {s.name: s.done for s in final.steps} == result.run.generated_cells  # both workers
+    models = metadata["models"]
+    assert {m.alias for m in final.models} == set(models) == {"writer", "judge"}
+    for model in final.models:
+        stored = models[model.alias]
+        assert model.requests == stored["requests"] > 0
+        assert model.prompt_tokens == stored["prompt_tokens"] > 0
+        assert model.completion_tokens == stored["completion_tokens"] > 0
+        assert dict(model.errors) == stored["errors"]
+        assert dict(model.retries) == stored["retries"]
+        assert model.in_flight == 0
+    live = snapshots[:-1]
+    assert live and all(s.state == "running" and not s.final for s in live)
+    settled = [s.records_settled for s in live]
+    assert settled == sorted(settled)  # the driver's view only grows
+    assert any(0 < n < 60 for n in settled) or any(s.in_flight for s in live)
 
 
 def _gated_config(gate: Path) -> DatasetConfig:

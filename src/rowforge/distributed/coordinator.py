@@ -34,10 +34,12 @@ import pyarrow.parquet as pq
 from rowforge.distributed.caps import usable_workers, worker_config
 from rowforge.distributed.cluster import ray_session
 from rowforge.distributed.file_types import FileTypes
+from rowforge.distributed.progress import RunProgress
 from rowforge.distributed.usage import merge_models
 from rowforge.distributed.worker import (
     Finished,
     PartsSource,
+    Reply,
     RowGroupWorker,
     WorkerJob,
     WorkerParts,
@@ -48,7 +50,13 @@ from rowforge.processors import Processor
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan
-from rowforge.scheduler.runner import CheckpointHook, config_for, outcome_error
+from rowforge.scheduler.runner import (
+    CheckpointHook,
+    ProgressHook,
+    _deliver,
+    config_for,
+    outcome_error,
+)
 from rowforge.statemachine import EventLog
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.sinks import relative_path
@@ -110,6 +118,7 @@ class RayExecutor:
         self._models: dict[int, dict[str, dict[str, Any]]] = {}  # latest per worker incarnation
         self._accepted: dict[int, RowGroupSummary] = {}
         self._reports: list[WorkerReport] = []
+        self._state = "running"  # the run machine's, as the snapshots say it
 
     def models_metadata(self) -> dict[str, dict[str, Any]]:
         """metadata.json's "models": the workers' sections added up."""
@@ -127,10 +136,13 @@ class RayExecutor:
         lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None,
         model_meters: Any = None,
         parts: PartsSource | None = None,
+        on_progress: ProgressHook | None = None,
     ) -> RunResult:
         """Run `plan` (or its `row_groups`) on Ray; see the module docstring. `parts` says how
         the workers get the plan's steps, processors and lifespan when they cannot travel as
-        they are (see `distributed.worker.PartsSource`); None ships them as they are."""
+        they are (see `distributed.worker.PartsSource`); None ships them as they are.
+        `on_progress` receives the whole run's snapshot (`distributed.progress`) every
+        `config.progress_interval_s` and a final one however the run ends, as `run_plan`'s."""
         config = config_for(plan, config)
         if plan.needs_resize:
             raise ConfigError(
@@ -161,7 +173,9 @@ class RayExecutor:
         with ray_session(config.ray_address, num_cpus=None) as ray:
             _check_portable(ray, job)
             return asyncio.run(
-                self._coordinate(ray, plan, config, job, shares, todo, events, on_checkpoint)
+                self._coordinate(
+                    ray, plan, config, job, shares, todo, events, on_checkpoint, on_progress
+                )
             )
 
     async def _coordinate(
@@ -174,6 +188,42 @@ class RayExecutor:
         todo: Sequence[int],
         events: EventLog,
         on_checkpoint: CheckpointHook,
+        on_progress: ProgressHook | None = None,
+    ) -> RunResult:
+        progress = RunProgress(
+            target=sum(plan.row_group(index).size for index in todo),
+            row_groups=len(todo),
+            steps=plan.step_names,
+            models=tuple(dict.fromkeys(s.resource for s in plan.steps if s.resource is not None)),
+            sections=self._models,
+        )
+
+        async def sample() -> None:
+            while on_progress is not None:
+                await asyncio.sleep(config.progress_interval_s)
+                _deliver(on_progress, progress.take(self._state))
+
+        sampler = asyncio.create_task(sample())
+        try:
+            return await self._coordinate_workers(
+                ray, plan, job, shares, todo, events, on_checkpoint, config, progress
+            )
+        finally:
+            sampler.cancel()
+            if on_progress is not None:  # however the run ended: the run's totals
+                _deliver(on_progress, progress.take(self._state, final=True))
+
+    async def _coordinate_workers(
+        self,
+        ray: Any,
+        plan: Plan,
+        job: WorkerJob,
+        shares: Sequence[RunConfig],
+        todo: Sequence[int],
+        events: EventLog,
+        on_checkpoint: CheckpointHook,
+        config: RunConfig,
+        progress: RunProgress,
     ) -> RunResult:
         events.record("run", "run", "start", "pending", "running", {"executor": "ray"})
         actor_class = ray.remote(num_cpus=0, max_restarts=0)(RowGroupWorker)
@@ -186,9 +236,15 @@ class RayExecutor:
             for event in item.events:
                 events._append(event)  # the worker's transitions, with their own times
             self.schema.learn(item.schema)
-            self._models[worker] = item.models
             self._accepted[item.summary.index] = item.summary
+            progress.accepted(item.summary, worker)
             on_checkpoint(item.summary, dict(item.schema))
+
+        def receive(reply: Reply, worker: int) -> None:
+            for item in reply.items:
+                accept(item, worker)
+            self._models[worker] = reply.models
+            progress.reported(worker, reply.snapshot)
 
         incarnations = iter(range(1_000_000))
         run_id = uuid.uuid4().hex[:8]
@@ -202,7 +258,8 @@ class RayExecutor:
                 name = f"{ACTOR_PREFIX}{run_id}-w{slot}-{number}"
                 actor = actor_class.options(name=name).remote(job_ref, shares[slot])
                 try:
-                    report = await _work(ray, actor, left, functools.partial(accept, worker=number))
+                    replies = functools.partial(receive, worker=number)
+                    report = await _work(ray, actor, left, replies)
                 except ray.exceptions.RayActorError as died:
                     if getattr(died, "actor_init_failed", False):  # would fail again anywhere
                         raise DatasetGenerationError(
@@ -211,6 +268,7 @@ class RayExecutor:
                     restarts += 1
                     left = [index for index in left if index not in self._accepted]
                     for summary in self._recover(plan, left):  # written, not yet reported
+                        progress.accepted(summary, None)
                         on_checkpoint(summary, {})
                     left = [index for index in left if index not in self._accepted]
                     if restarts > MAX_RESTARTS:
@@ -226,6 +284,7 @@ class RayExecutor:
                     continue
                 finally:
                     ray.kill(actor)
+                    progress.ended(number)
                 self._models[number] = report.models
                 self._reports.append(report)
                 if report.error_type is not None:
@@ -332,8 +391,7 @@ class RayExecutor:
             schema=self.schema.describe(),
         )
 
-    @staticmethod
-    def _end_run(events: EventLog, how: str) -> None:
+    def _end_run(self, events: EventLog, how: str) -> None:
         """The run machine's last transitions, as the local engine takes them."""
         path = {
             "completed": [("complete", "running", "completed")],
@@ -346,28 +404,27 @@ class RayExecutor:
         }[how]
         for trigger, source, dest in path:
             events.record("run", "run", trigger, source, dest, {"executor": "ray"})
+            self._state = dest
 
 
 async def _work(
-    ray: Any, actor: Any, row_groups: list[int], accept: Callable[[Finished], None]
+    ray: Any, actor: Any, row_groups: list[int], receive: Callable[[Reply], None]
 ) -> WorkerReport:
-    """Run `row_groups` on `actor`, handing each finished row group to `accept` as it ends.
-    Cancelled (another worker failed, Ctrl-C), it stops the actor's run first: the actor's
-    engine has awaited all its tasks before this returns."""
+    """Run `row_groups` on `actor`, handing each of its replies (the row groups that ended,
+    its latest snapshot) to `receive`. Cancelled (another worker failed, Ctrl-C), it stops the
+    actor's run first: the actor's engine has awaited all its tasks before this returns."""
     running = actor.run.remote(row_groups)
     try:
         while True:
-            items, ended = await actor.finished.remote()
-            for item in items:
-                accept(item)
-            if ended:
+            reply: Reply = await actor.finished.remote()
+            receive(reply)
+            if reply.ended:
                 break
         report: WorkerReport = await running
         return report
     except asyncio.CancelledError:
         with contextlib.suppress(ray.exceptions.RayError):
-            for item in await actor.stop.remote():
-                accept(item)
+            receive(await actor.stop.remote())
         with contextlib.suppress(ray.exceptions.RayError, asyncio.CancelledError):
             await running  # ends cancelled: the engine is done
         raise

@@ -88,6 +88,17 @@ class Finished:
     summary: RowGroupSummary
     events: tuple[Event, ...]
     schema: Mapping[str, str]
+
+
+@attrs.frozen
+class Reply:
+    """What `finished()` and `stop()` hand the driver: the row groups that ended since the
+    last reply, whether the run has ended, the engine's latest progress snapshot (None before
+    its first) and the worker's models section now."""
+
+    items: list[Finished]
+    ended: bool
+    snapshot: ProgressSnapshot | None
     models: ModelsSection
 
 
@@ -141,6 +152,7 @@ class RowGroupWorker:
         self._ended = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         self._latest: list[ProgressSnapshot] = []
+        self._fresh = False  # a snapshot came since the last reply
 
     def pid(self) -> int:
         """The worker's process id (tests kill it)."""
@@ -157,8 +169,9 @@ class RowGroupWorker:
         sink = ParquetSink(self.job.output, schema)
 
         def checkpointed(summary: RowGroupSummary, _: dict[str, str]) -> None:
-            item = Finished(summary, events.take(summary.index), sink.schema.describe(), {})
-            self._finished.append(attrs.evolve(item, models=self._models()))
+            self._finished.append(
+                Finished(summary, events.take(summary.index), sink.schema.describe())
+            )
             self._changed.set()
 
         try:
@@ -172,6 +185,7 @@ class RowGroupWorker:
                 on_checkpoint=checkpointed,
                 lifespan=self.parts.lifespan,
                 on_progress=self._progressed,
+                model_usage=_usage_of(self.parts.model_meters),
             )
         except RowforgeError as error:
             failed: RunResult | None = getattr(error, "result", None)
@@ -190,32 +204,45 @@ class RowGroupWorker:
             self._changed.set()
         return WorkerReport(_portable(result), self._models())
 
-    async def finished(self) -> tuple[list[Finished], bool]:
-        """The row groups that ended since the last call (waits for at least one, or for the
-        run to end), and whether the run has ended (nothing more will come)."""
-        while not self._finished and (self._running or not self._ran):
+    async def finished(self) -> Reply:
+        """The row groups that ended since the last call, whether the run has ended (nothing
+        more will come) and the latest snapshot. Waits for a row group, a new snapshot (the
+        engine takes one every `progress_interval_s`) or the end of the run."""
+        while not self._finished and not self._fresh and (self._running or not self._ran):
             self._changed.clear()
             await self._changed.wait()
-        taken, self._finished = self._finished, []
-        return taken, not self._running
+        return self._reply(not self._running)
 
-    async def stop(self) -> list[Finished]:
-        """Cancel the run and wait until the engine has awaited all its tasks; return the row
-        groups that ended meanwhile (cancelled ones included), not yet collected."""
+    async def stop(self) -> Reply:
+        """Cancel the run and wait until the engine has awaited all its tasks; reply with the
+        row groups that ended meanwhile (cancelled ones included), not yet collected, and the
+        engine's final snapshot."""
         if self._running and self._task is not None:
             self._task.cancel()
             await self._ended.wait()
-        taken, self._finished = self._finished, []
-        return taken
+        return self._reply(True)
+
+    def _reply(self, ended: bool) -> Reply:
+        taken, self._finished, self._fresh = self._finished, [], False
+        return Reply(taken, ended, self._latest[0] if self._latest else None, self._models())
 
     def _progressed(self, snapshot: ProgressSnapshot) -> None:
         self._latest[:] = [snapshot]
+        self._fresh = True
+        self._changed.set()
 
     def _models(self) -> ModelsSection:
         """This worker's models section: its meters and the retries its engine granted."""
         from rowforge.build import _models_metadata
 
         return _models_metadata(self.parts.model_meters, self._latest)
+
+
+def _usage_of(meters: Callable[[], Mapping[str, UsageMeterLike]] | None) -> Any:
+    """The meters as the engine's snapshots read them (`rowforge.build._usage_of`)."""
+    from rowforge.build import _usage_of as usage_of
+
+    return usage_of(meters)
 
 
 def _portable(result: RunResult) -> RunResult:
