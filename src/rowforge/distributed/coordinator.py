@@ -310,6 +310,11 @@ class RayExecutor:
                     )
                 raise error from None
         except BaseException:  # cancelled (Ctrl-C): every worker has stopped
+            # a row group whose file a worker wrote but whose report did not arrive (its
+            # stop failed) is done: recorded from its file, as after a worker's death
+            for summary in self._recover(plan, [i for i in todo if i not in self._accepted]):
+                progress.accepted(summary, None)
+                on_checkpoint(summary, {})
             self._end_run(events, "interrupt")
             raise
         else:
@@ -414,9 +419,11 @@ async def _work(
     its latest snapshot) to `receive`. Cancelled (another worker failed, Ctrl-C), it stops the
     actor's run first: the actor's engine has awaited all its tasks before this returns."""
     running = actor.run.remote(row_groups)
+    seen = 0  # items received: the actor keeps the others (a cancelled reply loses none)
     try:
         while True:
-            reply: Reply = await actor.finished.remote()
+            reply: Reply = await actor.finished.remote(seen)
+            seen += len(reply.items)
             receive(reply)
             if reply.ended:
                 break
@@ -424,7 +431,7 @@ async def _work(
         return report
     except asyncio.CancelledError:
         with contextlib.suppress(ray.exceptions.RayError):
-            receive(await actor.stop.remote())
+            receive(await actor.stop.remote(seen))
         with contextlib.suppress(ray.exceptions.RayError, asyncio.CancelledError):
             await running  # ends cancelled: the engine is done
         raise

@@ -145,7 +145,8 @@ class RowGroupWorker:
         self.job = job
         self.parts = job.build_parts()
         self.config = config
-        self._finished: list[Finished] = []
+        self._finished: list[Finished] = []  # not yet acknowledged by the driver
+        self._acknowledged = 0  # how many items the driver has (dropped from `_finished`)
         self._changed = asyncio.Event()
         self._running = False
         self._ran = False  # a run started (the driver may ask `finished` before it does)
@@ -153,6 +154,7 @@ class RowGroupWorker:
         self._task: asyncio.Task[Any] | None = None
         self._latest: list[ProgressSnapshot] = []
         self._fresh = False  # a snapshot came since the last reply
+        self._stopped = False  # `stop` was called: a `run` that starts later runs nothing
 
     def pid(self) -> int:
         """The worker's process id (tests kill it)."""
@@ -162,6 +164,8 @@ class RowGroupWorker:
         """Generate `row_groups` into the output directory; see the module docstring."""
         if self._running:
             raise RuntimeError("a worker runs one set of row groups at a time")
+        if self._stopped:  # Ray may start an async actor's calls out of order: stop won
+            raise asyncio.CancelledError("the driver stopped this worker before its run began")
         self._running, self._ran, self._task = True, True, asyncio.current_task()
         self._ended.clear()
         events = RowGroupEvents()
@@ -204,27 +208,40 @@ class RowGroupWorker:
             self._changed.set()
         return WorkerReport(_portable(result), self._models())
 
-    async def finished(self) -> Reply:
-        """The row groups that ended since the last call, whether the run has ended (nothing
-        more will come) and the latest snapshot. Waits for a row group, a new snapshot (the
-        engine takes one every `progress_interval_s`) or the end of the run."""
+    async def finished(self, seen: int = 0) -> Reply:
+        """The row groups that ended after the first `seen` (the items the driver has
+        received), whether the run has ended (nothing more will come) and the latest snapshot.
+        Waits for a row group, a new snapshot (the engine takes one every
+        `progress_interval_s`) or the end of the run.
+
+        Items are kept until the driver acknowledges them with a later call's `seen`: a reply
+        the driver never reads (its call was cancelled by Ctrl-C while the row group's file was
+        already written) loses nothing, the next call or `stop` hands the items over again."""
+        self._acknowledge(seen)
         while not self._finished and not self._fresh and (self._running or not self._ran):
             self._changed.clear()
             await self._changed.wait()
         return self._reply(not self._running)
 
-    async def stop(self) -> Reply:
+    async def stop(self, seen: int = 0) -> Reply:
         """Cancel the run and wait until the engine has awaited all its tasks; reply with the
-        row groups that ended meanwhile (cancelled ones included), not yet collected, and the
+        row groups that ended after the first `seen` (cancelled ones included) and the
         engine's final snapshot."""
+        self._acknowledge(seen)
+        self._stopped = True
         if self._running and self._task is not None:
             self._task.cancel()
             await self._ended.wait()
         return self._reply(True)
 
+    def _acknowledge(self, seen: int) -> None:
+        del self._finished[: max(0, seen - self._acknowledged)]
+        self._acknowledged = max(seen, self._acknowledged)
+
     def _reply(self, ended: bool) -> Reply:
-        taken, self._finished, self._fresh = self._finished, [], False
-        return Reply(taken, ended, self._latest[0] if self._latest else None, self._models())
+        self._fresh = False
+        snapshot = self._latest[0] if self._latest else None
+        return Reply(list(self._finished), ended, snapshot, self._models())
 
     def _progressed(self, snapshot: ProgressSnapshot) -> None:
         self._latest[:] = [snapshot]
