@@ -11,9 +11,12 @@ steps call the registry the worker enters) or as a callable that builds them in 
 run's output directory (files are written where a local run writes them, atomically), the
 model registry's lifespan entered in that loop, and an event log that keeps each row group's
 transitions until the row group ends. Each ended row group becomes a `Finished` item; the
-driver collects them with `finished()` (an async call that waits until there is something to
-collect), so metadata.json follows the row groups as they end. `stop()` cancels the run and
-returns only after the engine has awaited every task: after it, the worker calls no model.
+driver collects them with `finished(seen)` (an async call that waits until a row group ends or
+the engine takes a progress snapshot), so metadata.json follows the row groups as they end and
+the driver's display follows the engine's snapshots. An item stays in the worker until a later
+call's `seen` acknowledges it, so a reply lost to a cancelled call loses nothing. `stop()`
+cancels the run and returns only after the engine has awaited every task: after it, the worker
+calls no model.
 
 What the driver must hear about comes back as data, never as a log line in the worker (whose
 output Ray keeps out of the user's terminal): the run's `RunResult` (without what cannot or
