@@ -24,9 +24,9 @@ Run: `make bench` or `.venv/bin/python benchmarks/ray_scale.py [--quick]`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -44,6 +44,7 @@ from rowforge.config.columns import (
     UUIDSampler,
 )
 from rowforge.config.dataset import DatasetConfig
+from rowforge.distributed.cluster import ray_session
 from rowforge.models import ModelConfig
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
@@ -169,16 +170,12 @@ def measure_overhead(row_groups: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def start_ray() -> float:
-    """Start the local Ray instance the measured builds use; returns its start-up seconds."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import logging
-
-    import ray
-
+def start_ray(stack: contextlib.ExitStack) -> float:
+    """Start the local Ray instance the measured builds use (as a build without an address
+    starts one: `distributed.cluster.ray_session`), stopped when `stack` closes; returns its
+    start-up seconds."""
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)
+    stack.enter_context(ray_session(None, num_cpus=2))
     return time.perf_counter() - started
 
 
@@ -189,14 +186,10 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     records = 1000 if args.quick else 4000
-    startup = start_ray()
-    try:
+    with contextlib.ExitStack() as stack:
+        startup = start_ray(stack)
         rows = measure_llm(records, 50.0, repeats) + measure_llm(records, 0.0, repeats)
         overhead = measure_overhead(50 if args.quick else 400, repeats)
-    finally:
-        import ray
-
-        ray.shutdown()
     results = {
         "records": records,
         "cap_per_model": CAP,
