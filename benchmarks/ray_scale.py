@@ -13,7 +13,9 @@ Job's entrypoint would), and its start-up time is reported on its own line: a `r
 The Ray path's overhead: a samplers-only config (no model calls) of small row groups, built
 locally and on Ray with one worker at two sizes; the extra slope of Ray's wall time is the cost
 per row group (shipping it, reporting it back, recording it on the driver), the rest at the
-small size the cost per run (the worker actors starting).
+small size the cost per run (the worker actors starting). And the driver's own limit: the row
+groups per second it can record (each one added to metadata.json, which is rewritten) with 0,
+10^3, 10^4 and 10^5 row groups already recorded.
 
 Client, workers and servers share 2 cores, so Ray with 2 workers here measures the overhead of
 spreading more than any gain from it: the gain needs cores (or machines) the local run does not
@@ -48,6 +50,10 @@ from rowforge.distributed.cluster import ray_session
 from rowforge.models import ModelConfig
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
+from rowforge.storage.arrow_types import RunSchema
+from rowforge.storage.metadata import RowGroupRecord, RunIdentity
+from rowforge.storage.recorder import MetadataRecorder, now
+from rowforge.storage.sinks import relative_path
 
 CAP = 64
 LLM_COLUMNS = 2
@@ -170,6 +176,37 @@ def measure_overhead(row_groups: int, repeats: int) -> dict[str, Any]:
     }
 
 
+def commit_rate(recorded: int, measured: int) -> float:
+    """Row groups per second the driver can record when `recorded` row groups are already in
+    metadata.json: what it does for each row group a worker reports (add the record, rewrite
+    metadata.json atomically), without generating anything."""
+    identity_size = recorded + measured
+
+    def record(index: int) -> RowGroupRecord:
+        return RowGroupRecord(
+            index=index, state="drained", records_written=1000, records_dropped=0,
+            drop_reasons={}, skipped_cells={}, file=relative_path(index),
+            first_record=index * 1000,
+        )
+
+    with tempfile.TemporaryDirectory() as output:
+        identity = RunIdentity(
+            "bench", "0" * 16, identity_size * 1000, 1000, identity_size,
+            ("question", "answer", "pair"), now(),
+        )
+        kept = [record(index) for index in range(recorded)]
+        recorder = MetadataRecorder(Path(output), identity, "ray", kept, RunSchema())
+        recorder.write("running")
+        started = time.perf_counter()
+        for index in range(recorded, identity_size):
+            recorder.add(record(index))
+            recorder.write("running")
+        return measured / (time.perf_counter() - started)
+
+
+COMMIT_SIZES = ((0, 400), (1_000, 400), (10_000, 200), (100_000, 40))
+
+
 def start_ray(stack: contextlib.ExitStack) -> float:
     """Start the local Ray instance the measured builds use (as a build without an address
     starts one: `distributed.cluster.ray_session`), stopped when `stack` closes; returns its
@@ -190,12 +227,17 @@ def main() -> None:
         startup = start_ray(stack)
         rows = measure_llm(records, 50.0, repeats) + measure_llm(records, 0.0, repeats)
         overhead = measure_overhead(50 if args.quick else 400, repeats)
+    commits = [
+        {"recorded": recorded, "row_groups_per_s": round(commit_rate(recorded, measured), 1)}
+        for recorded, measured in (COMMIT_SIZES[:2] if args.quick else COMMIT_SIZES)
+    ]
     results = {
         "records": records,
         "cap_per_model": CAP,
         "ray_startup_s": round(startup, 2),
         "results": rows,
         "overhead": overhead,
+        "driver_commits": commits,
     }
     emit_json("ray_scale", results)
     if not args.quick:
@@ -217,6 +259,8 @@ def main() -> None:
         f"{overhead['ray_overhead_ms_per_row_group']} ms per row group (samplers only, "
         f"{overhead['row_groups']} row groups of 10 records)"
     )
+    print("driver commits (add + metadata.json rewrite) per second, by row groups recorded: "
+          + ", ".join(f"{c['recorded']:,}: {c['row_groups_per_s']}" for c in commits))
 
 
 if __name__ == "__main__":
