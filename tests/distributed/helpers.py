@@ -15,6 +15,18 @@ from rowforge.models.mock_server import MockServer
 GO = "go"
 
 
+def writer_model(url: str) -> dict[str, Any]:
+    """The Ray tests' model: the mock server at `url`, at most 4 requests at once."""
+    return {
+        "alias": "writer",
+        "provider": "openai",
+        "model": "mock-1",
+        "base_url": url,
+        "max_parallel_requests": 4,
+        "timeout_s": 20,
+    }
+
+
 async def wait_at_gate(frame: pd.DataFrame) -> list[str]:
     """Row group 1 (records 10..19) says it is waiting (`waiting-<pid>` in the gate directory)
     and waits until the test creates `go`; the other row groups pass at once."""

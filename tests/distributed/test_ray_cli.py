@@ -21,7 +21,7 @@ from rowforge.models.mock_server import MockSettings
 from rowforge.scheduler import RunConfig
 from rowforge.storage.check import first_violation
 from rowforge.storage.metadata import read_metadata
-from tests.distributed.helpers import GO, CountingMockServer
+from tests.distributed.helpers import GO, CountingMockServer, writer_model
 from tests.reliability.netguard import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,16 +81,7 @@ def _gated_served_config(gate: Path, url: str) -> dict[str, Any]:
     would call the model for records 10..19 once the gate opens."""
     return {
         "seed": 7,
-        "models": [
-            {
-                "alias": "writer",
-                "provider": "openai",
-                "model": "mock-1",
-                "base_url": url,
-                "max_parallel_requests": 4,
-                "timeout_s": 20,
-            }
-        ],
+        "models": [writer_model(url)],
         "columns": [
             {"type": "category", "name": "gate", "values": [str(gate)]},
             {"type": "category", "name": "topic", "values": ["billing", "shipping"]},

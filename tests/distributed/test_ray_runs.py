@@ -27,7 +27,7 @@ from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler import RunConfig
 from rowforge.storage.check import first_violation
 from rowforge.storage.metadata import read_metadata
-from tests.distributed.helpers import GO, CountingMockServer
+from tests.distributed.helpers import GO, CountingMockServer, writer_model
 from tests.reliability.netguard import ServerThread
 from tests.storage.test_progress_metadata import assert_snapshot_is_metadata
 
@@ -173,16 +173,7 @@ def _served_config(url: str, *, failing: bool = False) -> DatasetConfig:
     return DatasetConfig.from_dict(
         {
             "seed": 5,
-            "models": [
-                {
-                    "alias": "writer",
-                    "provider": "openai",
-                    "model": "mock-1",
-                    "base_url": url,
-                    "max_parallel_requests": 4,
-                    "timeout_s": 20,
-                }
-            ],
+            "models": [writer_model(url)],
             "columns": [
                 {"type": "category", "name": "topic", "values": ["billing", "shipping"]},
                 {
