@@ -56,3 +56,11 @@ def test_a_share_for_too_many_workers_is_refused() -> None:
 
 def test_the_remainder_goes_to_the_first_workers() -> None:
     assert [share_of(7, 3, i) for i in range(3)] == [3, 2, 2]
+
+
+def test_each_worker_judges_early_shutdown_over_its_part_of_the_window() -> None:
+    config = RunConfig(early_shutdown_window=50)
+    windows = [worker_config(config, 3, i).early_shutdown_window for i in range(3)]
+    assert windows == [17, 17, 16]
+    small = RunConfig(early_shutdown_window=1, max_in_flight=8)
+    assert [worker_config(small, 2, i).early_shutdown_window for i in range(2)] == [1, 1]

@@ -21,7 +21,8 @@ from rowforge.api import load_config
 from rowforge.cli import app
 from rowforge.config.dataset import DatasetConfig
 from rowforge.distributed.coordinator import ACTOR_PREFIX
-from rowforge.errors import DatasetGenerationError
+from rowforge.errors import DatasetGenerationError, EarlyShutdownError
+from rowforge.models.faults import FaultPlan
 from rowforge.models.mock_server import MockSettings
 from rowforge.progress import ProgressSnapshot
 from rowforge.scheduler import RunConfig
@@ -205,6 +206,37 @@ def test_a_processor_failure_stops_every_worker(tmp_path: Path, ray_instance: An
     metadata = json.loads((tmp_path / "ray" / "metadata.json").read_text())
     assert metadata["outcome"] == "failed"
     assert metadata["first_error"] == str(local.value)
+    assert first_violation(tmp_path / "ray") is None
+
+
+def test_a_broken_provider_ends_a_ray_build_with_early_shutdown_as_locally(
+    tmp_path: Path, ray_instance: Any
+) -> None:
+    """Every request gets HTTP 500: each worker's engine trips its breaker; the driver raises
+    `EarlyShutdownError` naming the step, model and status as a local build does, and no
+    worker calls the model afterwards."""
+    server = CountingMockServer(
+        MockSettings(seed=3), faults=FaultPlan(status_rate=1.0, status=500)
+    )
+    with ServerThread(server):
+        config = _served_config(server.url)
+        with pytest.raises(EarlyShutdownError) as local:
+            rowforge.build(config, 80, tmp_path / "local", RunConfig(buffer_size=10,
+                                                                     retry_budget_s=0.5))
+        with pytest.raises(EarlyShutdownError) as remote:
+            rowforge.build(config, 80, tmp_path / "ray", _ray(retry_budget_s=0.5))
+        requests_at_raise = server.request_count
+        assert server.in_flight == 0
+        assert _live_workers(ray_instance) == []
+        assert server.request_count == requests_at_raise
+    for caught in (local, remote):
+        message = str(caught.value)
+        assert message.startswith("early shutdown: "), message
+        assert "step 'question'" in message and "model 'writer'" in message, message
+        assert "HTTP 500" in message, message
+    metadata = json.loads((tmp_path / "ray" / "metadata.json").read_text())
+    assert metadata["early_shutdown"] is True and metadata["outcome"] == "failed"
+    assert metadata["actual_num_records"] == 0
     assert first_violation(tmp_path / "ray") is None
 
 

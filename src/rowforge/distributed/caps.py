@@ -10,6 +10,13 @@ A cap smaller than the number of workers cannot be split that way (a worker with
 could never call that model), so the run uses as many workers as the smallest cap allows
 (`usable_workers`), and says so.
 
+The early-shutdown window is shared the same way: a local run ends when, over its last
+`early_shutdown_window` model tasks, the failure rate reaches the threshold; each worker sees
+only its part of the tasks, so it judges over its part of the window (at least 1 task). A
+provider that fails for everyone then ends a Ray build after about as many failed tasks as a
+local one; with whole windows, workers that each finish fewer tasks than the window would
+never trip, and the build would end as a failed run instead of an early shutdown.
+
 Not shared: `max_concurrent_row_groups` bounds one engine's open row groups, which is about
 that worker's memory, so every worker keeps the configured value.
 """
@@ -59,6 +66,7 @@ def worker_config(config: RunConfig, workers: int, index: int) -> RunConfig:
             resource: share_of(cap, workers, index)
             for resource, cap in config.max_parallel_requests.items()
         },
+        early_shutdown_window=max(1, share_of(config.early_shutdown_window, workers, index)),
         executor="local",
         ray_address=None,
         workers=1,
