@@ -53,8 +53,8 @@ from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.runner import (
     CheckpointHook,
     ProgressHook,
-    _deliver,
     config_for,
+    deliver_progress,
     outcome_error,
 )
 from rowforge.statemachine import EventLog
@@ -201,7 +201,7 @@ class RayExecutor:
         async def sample() -> None:
             while on_progress is not None:
                 await asyncio.sleep(config.progress_interval_s)
-                _deliver(on_progress, progress.take(self._state))
+                deliver_progress(on_progress, progress.take(self._state))
 
         sampler = asyncio.create_task(sample())
         try:
@@ -211,7 +211,7 @@ class RayExecutor:
         finally:
             sampler.cancel()
             if on_progress is not None:  # however the run ended: the run's totals
-                _deliver(on_progress, progress.take(self._state, final=True))
+                deliver_progress(on_progress, progress.take(self._state, final=True))
 
     async def _coordinate_workers(
         self,

@@ -204,7 +204,7 @@ async def _execute_reporting(
     async def sample() -> None:
         while True:
             await asyncio.sleep(config.progress_interval_s)
-            _deliver(on_progress, taker.take())
+            deliver_progress(on_progress, taker.take())
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -214,10 +214,10 @@ async def _execute_reporting(
             finally:
                 sampler.cancel()
     finally:
-        _deliver(on_progress, taker.take(final=True))
+        deliver_progress(on_progress, taker.take(final=True))
 
 
-def _deliver(on_progress: ProgressHook, snapshot: ProgressSnapshot) -> None:
+def deliver_progress(on_progress: ProgressHook, snapshot: ProgressSnapshot) -> None:
     """A failing progress callback must not end a long run: log it, keep generating."""
     try:
         on_progress(snapshot)
