@@ -14,7 +14,6 @@ differ; a column that is all null so far is not locked yet, as locally.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 from rowforge.errors import DatasetGenerationError
 from rowforge.storage.arrow_types import fits
 from rowforge.storage.durable import fsync_directory
+from rowforge.storage.sinks import write_parquet_atomically
 
 
 class FileTypes:
@@ -75,15 +75,6 @@ def _rewrite(row_group: int, path: Path, target: pa.Schema) -> None:
             f"row group {row_group}: column {column!r} does not fit the run's type {kind} "
             f"(another worker's first file fixed it): {error}"
         ) from error
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_parquet_atomically(table, path)
     fsync_directory(path.parent)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rowforge.storage.arrow_types import RunSchema
@@ -75,20 +76,26 @@ class ParquetSink:
 
     def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
         final = self.path_for(row_group)
-        temporary = final.with_name(f".{final.name}.tmp")
-        try:
-            table = self.schema.table(row_group, frame)
-            with temporary.open("wb") as handle:
-                pq.write_table(table, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_parquet_atomically(self.schema.table(row_group, frame), final)
         try:
             fsync_directory(self.directory)
         except BaseException:  # the rename may not be durable: the row group is not written
             final.unlink(missing_ok=True)
             raise
         return relative_path(row_group)
+
+
+def write_parquet_atomically(table: pa.Table, final: Path) -> None:
+    """Write `table` to `final` so a reader sees the complete file or none: a temporary name in
+    the same directory, fsynced, then renamed over `final` (the temporary file is removed if
+    anything fails). The caller fsyncs the directory to make the rename durable."""
+    temporary = final.with_name(f".{final.name}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
