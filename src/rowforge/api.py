@@ -31,7 +31,9 @@ from rowforge.config.validate import check_config, validate_config
 from rowforge.errors import ConfigError
 from rowforge.scheduler import Plan, RunConfig, RunResult, TaskTrace, build_plan
 from rowforge.scheduler.runner import ProgressHook
+from rowforge.storage.location import PARQUET_DIR, OutputFiles, is_uri
 from rowforge.storage.metadata import read_metadata, render_metadata
+from rowforge.storage.workspace import Workspace, workspace
 
 CONFIG_FILE = "config.yaml"
 
@@ -56,7 +58,7 @@ class BuildResult:
     look at it only.
     """
 
-    output_dir: Path
+    output_dir: Path | str  # a local directory or a URI (`s3://...`), as given
     run: RunResult = attrs.field(repr=False)
 
     @functools.cached_property
@@ -77,7 +79,8 @@ class BuildResult:
 
     def load_dataset(self) -> pd.DataFrame:
         """Every written record, ordered by record index."""
-        return pd.read_parquet(self.output_dir / "parquet-files").sort_index()
+        files = OutputFiles.at(self.output_dir)
+        return pd.read_parquet(files.path(PARQUET_DIR), filesystem=files.filesystem).sort_index()
 
 
 @attrs.frozen
@@ -117,7 +120,7 @@ def build(
     `run_config.progress_interval_s` seconds (from the run's event loop) and a final one when
     the run ends, however it ends; the final one's totals equal metadata.json's.
     """
-    output = Path(output_dir)
+    output = output_dir if is_uri(output_dir) else Path(output_dir)
     _check_arguments(config, run_config)
     config = anchored_paths(config)
     compiled, plan = _compile_and_plan(config, run_config, num_records)
@@ -189,21 +192,40 @@ def resume(
     one the build started with is refused unless `allow_config_change`. `on_progress` as in
     `build` (the snapshots count the row groups this resume generates).
     """
-    output = Path(output_dir)
+    with workspace(output_dir, existing=True) as space:
+        result = _resume_in(
+            space,
+            config,
+            run_config,
+            allow_config_change=allow_config_change,
+            on_progress=on_progress,
+        )
+    return BuildResult(output_dir if is_uri(output_dir) else Path(output_dir), result)
+
+
+def _resume_in(
+    space: Workspace,
+    config: DatasetConfig | None,
+    run_config: RunConfig | None,
+    *,
+    allow_config_change: bool,
+    on_progress: ProgressHook | None,
+) -> RunResult:
+    """`resume` in the output's workspace (its control files are local there)."""
+    output = space.directory
     if config is None and not (output / CONFIG_FILE).exists():
-        result = resume_steps(
-            output,
+        return resume_steps(
+            space,
             config=_recipe_config(output, run_config),
             allow_config_change=allow_config_change,
             on_progress=on_progress,
         )
-        return BuildResult(output, result)
     config = anchored_paths(config) if config is not None else load_config(output / CONFIG_FILE)
     metadata = read_metadata(output)
     base = run_config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     compiled = compile_config(config, base, int(metadata["target_num_records"]))
-    result = resume_steps(
-        output,
+    return resume_steps(
+        space,
         steps=compiled.steps,
         config=compiled.run_config,
         processors=compiled.processors,
@@ -217,7 +239,6 @@ def resume(
             config, compiled.run_config, int(metadata["target_num_records"])
         ),
     )
-    return BuildResult(output, result)
 
 
 def _worker_parts(

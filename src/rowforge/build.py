@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowforge.errors import ConfigError, RowforgeError, describe_error
 from rowforge.models.usage import UsageMeterLike, models_metadata
@@ -40,15 +39,17 @@ from rowforge.scheduler.runner import CheckpointHook, ProgressHook, config_for
 from rowforge.scheduler.snapshots import ModelUsageSource
 from rowforge.statemachine import EventFile
 from rowforge.storage.arrow_types import RunSchema
+from rowforge.storage.location import OutputFiles
 from rowforge.storage.metadata import (
     RowGroupRecord,
     RunIdentity,
     read_metadata,
 )
-from rowforge.storage.output_dir import claim_output_dir
+from rowforge.storage.output_dir import claim_output
 from rowforge.storage.recorder import MetadataRecorder, now
 from rowforge.storage.resume_state import EVENTS_FILE, archive_events, written_row_groups
 from rowforge.storage.sinks import MemorySink, ParquetSink, relative_path
+from rowforge.storage.workspace import Workspace, workspace
 
 if TYPE_CHECKING:
     from rowforge.distributed.worker import PartsSource
@@ -173,7 +174,7 @@ def build_from_plan(
     """
     config = config_for(plan, config)  # before the directory is claimed: nothing to clean up
     _check_executor(plan, config)
-    output = Path(output_dir)
+    files = OutputFiles.at(output_dir)
     identity = run_identity(plan, processors, config, dataset_name, fingerprint)
     schema = RunSchema(column_types)
 
@@ -186,22 +187,23 @@ def build_from_plan(
             "running"
         )
 
-    claim_output_dir(output, overwrite=overwrite, prepare=prepare)
-    return _run_into(
-        output,
-        plan,
-        identity,
-        config,
-        processors,
-        None,
-        (),
-        column_types,
-        None,
-        lifespan=lifespan,
-        on_progress=on_progress,
-        model_meters=model_meters,
-        worker_parts=worker_parts,
-    )
+    with workspace(files, existing=False) as space:
+        claim_output(space, overwrite=overwrite, prepare=prepare)
+        return _run_into(
+            space,
+            plan,
+            identity,
+            config,
+            processors,
+            None,
+            (),
+            column_types,
+            None,
+            lifespan=lifespan,
+            on_progress=on_progress,
+            model_meters=model_meters,
+            worker_parts=worker_parts,
+        )
 
 
 def preview_steps(
@@ -241,7 +243,7 @@ def preview_plan(
 
 
 def resume(
-    output_dir: Path | str,
+    output_dir: Path | str | Workspace,
     *,
     steps: Sequence[Step] | None = None,
     config: RunConfig | None = None,
@@ -258,10 +260,27 @@ def resume(
 
     Steps, processors and RunConfig come from the build's recipe.json unless given. A
     configuration whose hash differs from the build's is refused unless `allow_config_change`.
-    New files get the schema of the files already written.
+    New files get the schema of the files already written. `output_dir` is a local directory,
+    a URI (`s3://...`), or the workspace of one a caller already opened.
     """
-    output = Path(output_dir)
-    metadata = read_metadata(output)
+    if not isinstance(output_dir, Workspace):
+        with workspace(output_dir, existing=True) as space:
+            return resume(
+                space,
+                steps=steps,
+                config=config,
+                processors=processors,
+                allow_config_change=allow_config_change,
+                lifespan=lifespan,
+                fingerprint=fingerprint,
+                column_types=column_types,
+                on_progress=on_progress,
+                model_meters=model_meters,
+                worker_parts=worker_parts,
+            )
+    space = output_dir
+    output = space.directory
+    metadata = read_metadata(space.files.uri)  # errors name the output, not a working copy
     if steps is None:
         steps, stored_processors, stored_config = load_recipe(output)
         processors = stored_processors if processors is None else processors
@@ -272,21 +291,22 @@ def resume(
     identity = run_identity(plan, processors, config, str(metadata["dataset_name"]), fingerprint)
     if identity.config_hash != metadata["config_hash"] and not allow_config_change:
         raise ConfigError(
-            f"{output}: the configuration changed since this build started (config_hash "
+            f"{space.files.uri}: the configuration changed since this build started (config_hash "
             f"{metadata['config_hash']} on disk, {identity.config_hash} now); resuming would mix "
             "two datasets. Pass allow_config_change=True to resume anyway."
         )
     identity = attrs.evolve(identity, started_at=str(metadata["started_at"]))
     _check_executor(plan, config)
     layouts = [plan.row_group(index) for index in range(plan.num_row_groups)]
-    kept = written_row_groups(output, metadata, [(g.start, g.size) for g in layouts])
+    planned = [(g.start, g.size) for g in layouts]
+    kept = written_row_groups(output, space.files, metadata, planned)
     written = {record.index for record in kept}
     missing = [i for i in range(plan.num_row_groups) if i not in written]
-    _refuse_resized_resume(output, kept, missing)
+    _refuse_resized_resume(space.files.uri, kept, missing)
     archive_events(output)
-    existing = pq.read_schema(output / kept[0].file) if kept and kept[0].file else None
+    existing = space.files.read_schema(kept[0].file) if kept and kept[0].file else None
     return _run_into(
-        output,
+        space,
         plan,
         identity,
         config,
@@ -303,7 +323,7 @@ def resume(
 
 
 def _refuse_resized_resume(
-    output: Path, kept: Sequence[RowGroupRecord], missing: Sequence[int]
+    output: str, kept: Sequence[RowGroupRecord], missing: Sequence[int]
 ) -> None:
     """A row group's record indexes start where the earlier row groups ended, so after an
     `allow_resize` step changed a written row group's size, a regenerated row group does not
@@ -339,7 +359,7 @@ def run_identity(
 
 
 def _run_into(
-    output: Path,
+    space: Workspace,
     plan: Plan,
     identity: RunIdentity,
     config: RunConfig,
@@ -353,15 +373,15 @@ def _run_into(
     model_meters: ModelMeters | None = None,
     worker_parts: PartsSource | None = None,
 ) -> RunResult:
-    """Run the plan's `row_groups` (all: None) into `output`, keeping metadata.json and
-    events.jsonl current, on this process's engine or on Ray's workers (`config.executor`):
-    both report each row group here as it ends, and end the same way."""
+    """Run the plan's `row_groups` (all: None) into the workspace's output, keeping
+    metadata.json and events.jsonl current, on this process's engine or on Ray's workers
+    (`config.executor`): both report each row group here as it ends, and end the same way."""
     if config.executor == "ray":
         from rowforge.distributed.coordinator import RayExecutor
 
-        executor = RayExecutor(output, column_types, existing)
+        executor = RayExecutor(space.files, column_types, existing)
         return _record_run(
-            output,
+            space,
             identity,
             config,
             kept,
@@ -390,7 +410,7 @@ def _run_into(
             on_progress(snapshot)
 
     return _record_run(
-        output,
+        space,
         identity,
         config,
         kept,
@@ -399,7 +419,7 @@ def _run_into(
         lambda events, checkpointed: run_plan(
             plan,
             config=config,
-            sink=ParquetSink(output, schema),
+            sink=ParquetSink(space.files, schema),
             processors=processors,
             row_groups=row_groups,
             events=events,
@@ -417,7 +437,7 @@ Execute = Callable[[EventFile, CheckpointHook], RunResult]
 
 
 def _record_run(
-    output: Path,
+    space: Workspace,
     identity: RunIdentity,
     config: RunConfig,
     kept: Sequence[RowGroupRecord],
@@ -428,9 +448,10 @@ def _record_run(
 ) -> RunResult:
     """`execute` the run with metadata.json and events.jsonl following it: every row group in
     the log before metadata lists it, the outcome (or failure, or cancellation) written
-    before anything is raised."""
-    recorder = MetadataRecorder(output, identity, engine, kept, schema)
-
+    before anything is raised. Each metadata.json write is published (a remote output's
+    workspace uploads the event log, then metadata.json), the traces after the last one."""
+    output = space.directory
+    recorder = MetadataRecorder(output, identity, engine, kept, schema, written=space.publish)
     recorder.models_source = models
     recorder.write("running")
 
@@ -446,6 +467,7 @@ def _record_run(
         failed: RunResult | None = getattr(error, "result", None)
         if failed is not None:
             _finish(output, recorder, failed, bool(kept))
+            space.publish()
         else:  # refused before the engine ran (a Ray job that cannot travel): not "running"
             recorder.write("failed", first_error=describe_error(error), finished=True)
         raise
@@ -458,6 +480,7 @@ def _record_run(
         )
         raise
     outcome = _finish(output, recorder, result, bool(kept))
+    space.publish()
     return attrs.evolve(result, outcome=outcome)  # a resume's outcome counts the kept rows too
 
 

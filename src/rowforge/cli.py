@@ -202,9 +202,12 @@ def _run_config(**options: Any) -> Any:
 def run(
     config: Annotated[Path, typer.Argument(help="Dataset config (YAML or JSON).")],
     num_records: Annotated[int, typer.Option("--num-records", "-n", help="Records.")] = 100,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path(
-        "output"
-    ),
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Output directory, or a URI such as s3://bucket/prefix."
+        ),
+    ] = "output",
     buffer_size: Annotated[int | None, typer.Option(help="Records per row group.")] = None,
     max_in_flight: Annotated[int | None, typer.Option(help="Global concurrent tasks.")] = None,
     on_partial: Annotated[
@@ -288,7 +291,7 @@ def _interruptible(work: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
-def _write_report(output: Path, debug: bool) -> None:
+def _write_report(output: str, debug: bool) -> None:
     from rowforge.report import write_report
 
     with _errors("report", debug):
@@ -379,7 +382,9 @@ def convert(
 
 @app.command(name="resume")
 def resume_command(
-    output_dir: Annotated[Path, typer.Argument(help="The interrupted build's output directory.")],
+    output_dir: Annotated[
+        str, typer.Argument(help="The interrupted build's output directory (or URI).")
+    ],
     allow_config_change: Annotated[
         bool, typer.Option("--allow-config-change", help="Resume even if the config changed.")
     ] = False,
@@ -425,7 +430,7 @@ def resume_command(
 
 @app.command()
 def check(
-    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+    output_dir: Annotated[str, typer.Argument(help="A build's output directory (or URI).")],
 ) -> None:
     """Verify an output directory: event replay, no live workers at the end, metadata vs files."""
     from rowforge.storage.check import first_violation
@@ -439,7 +444,7 @@ def check(
 
 @app.command()
 def report(
-    output_dir: Annotated[Path, typer.Argument(help="A build's output directory.")],
+    output_dir: Annotated[str, typer.Argument(help="A build's output directory (or URI).")],
     destination: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write (default: OUTPUT_DIR/report.html)."),

@@ -19,10 +19,14 @@ from rowforge.distributed.file_types import FileTypes
 from rowforge.errors import DatasetGenerationError
 from rowforge.scheduler import RunConfig
 from rowforge.storage.check import first_violation
+from rowforge.storage.location import OutputFiles, relative_path
 
 
-def write(path: Path, **columns: Any) -> Path:
-    """A file as a run writes one: the columns and the record index."""
+def write(output: Path, row_group: int, **columns: Any) -> Path:
+    """Row group `row_group`'s file in `output`, as a run writes one: the columns and the
+    record index."""
+    path = output / relative_path(row_group)
+    path.parent.mkdir(parents=True, exist_ok=True)
     size = len(next(iter(columns.values())))
     pq.write_table(pa.table({**columns, "record_index": pa.array(range(size))}), path)
     return path
@@ -30,47 +34,51 @@ def write(path: Path, **columns: Any) -> Path:
 
 def test_the_first_file_fixes_the_type_and_a_later_one_is_converted(tmp_path: Path) -> None:
     types = FileTypes()
-    first = write(tmp_path / "a.parquet", v=[1, 2])
-    later = write(tmp_path / "b.parquet", v=[3.0, 4.0])
-    types.conform(0, first)
-    types.conform(1, later)
+    write(tmp_path, 0, v=[1, 2])
+    later = write(tmp_path, 1, v=[3.0, 4.0])
+    types.conform(0, OutputFiles.at(tmp_path))
+    types.conform(1, OutputFiles.at(tmp_path))
     assert pq.read_schema(later).field("v").type == pa.int64()
     assert pq.read_table(later).column("v").to_pylist() == [3, 4]
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(later.parent.glob(".*.tmp"))
 
 
 def test_a_file_of_the_locked_types_is_left_as_it_is(tmp_path: Path) -> None:
     types = FileTypes()
-    types.conform(0, write(tmp_path / "a.parquet", v=[1]))
-    same = write(tmp_path / "b.parquet", v=[2])
+    write(tmp_path, 0, v=[1])
+    types.conform(0, OutputFiles.at(tmp_path))
+    same = write(tmp_path, 1, v=[2])
     before = same.stat()
-    types.conform(1, same)
+    types.conform(1, OutputFiles.at(tmp_path))
     after = same.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_a_value_that_does_not_convert_fails_naming_row_group_and_column(tmp_path: Path) -> None:
     types = FileTypes()
-    types.conform(0, write(tmp_path / "a.parquet", v=[1]))
+    write(tmp_path, 0, v=[1])
+    types.conform(0, OutputFiles.at(tmp_path))
+    write(tmp_path, 3, v=[2.5])
     with pytest.raises(DatasetGenerationError, match=r"row group 3: column 'v' does not fit"):
-        types.conform(3, write(tmp_path / "b.parquet", v=[2.5]))
+        types.conform(3, OutputFiles.at(tmp_path))
 
 
 def test_an_all_null_column_does_not_lock_its_type(tmp_path: Path) -> None:
     types = FileTypes()
-    types.conform(0, write(tmp_path / "a.parquet", v=pa.nulls(2)))
-    text = write(tmp_path / "b.parquet", v=["x", "y"])
-    types.conform(1, text)
+    write(tmp_path, 0, v=pa.nulls(2))
+    types.conform(0, OutputFiles.at(tmp_path))
+    text = write(tmp_path, 1, v=["x", "y"])
+    types.conform(1, OutputFiles.at(tmp_path))
     assert pq.read_schema(text).field("v").type == pa.string()
-    ints = write(tmp_path / "c.parquet", v=[1])
+    write(tmp_path, 2, v=[1])
     with pytest.raises(DatasetGenerationError, match="column 'v'"):  # 1 is not text
-        types.conform(2, ints)
+        types.conform(2, OutputFiles.at(tmp_path))
 
 
 def test_a_resume_keeps_the_types_of_the_files_already_written(tmp_path: Path) -> None:
     types = FileTypes(pa.schema([pa.field("v", pa.float64())]))
-    ints = write(tmp_path / "a.parquet", v=[1, 2])
-    types.conform(5, ints)
+    ints = write(tmp_path, 5, v=[1, 2])
+    types.conform(5, OutputFiles.at(tmp_path))
     assert pq.read_schema(ints).field("v").type == pa.float64()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from rowforge.distributed.worker import RowGroupWorker, WorkerJob, WorkerParts
 from rowforge.scheduler import RunConfig, Step, build_plan
+from rowforge.storage.location import OutputFiles
 
 CONFIG = RunConfig(buffer_size=5, progress_interval_s=0.01)
 
@@ -21,7 +22,7 @@ def ids(frame: pd.DataFrame) -> list[int]:
 
 def worker(output: Path) -> RowGroupWorker:
     plan = build_plan([Step("id", ids, kind="batch")], 20, CONFIG.buffer_size)
-    return RowGroupWorker(WorkerJob(output, WorkerParts(plan)), CONFIG)
+    return RowGroupWorker(WorkerJob(OutputFiles.at(output), WorkerParts(plan)), CONFIG)
 
 
 def test_a_reply_the_driver_never_read_is_handed_over_again(tmp_path: Path) -> None:

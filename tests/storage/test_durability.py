@@ -1,7 +1,7 @@
 """INV-7 durability, observed: the system calls that make a written row group survive a crash.
 
 A kill test cannot show data lost in the page cache (the kernel still has it), so these tests
-watch the calls instead. `os` is replaced, in `rowforge.storage.sinks` and
+watch the calls instead. `os` is replaced, in `rowforge.storage.location` (the Parquet writes) and
 `rowforge.storage.metadata` only, by a recorder that logs every `fsync`, `replace`, `open` and
 `close` in order (with the file each descriptor points at, its inode and size), and the engine's
 "row group written" report (`EngineCore._written`) is logged in the same sequence. A real
@@ -39,8 +39,8 @@ from rowforge.errors import DatasetGenerationError
 from rowforge.scheduler import RunConfig, Step
 from rowforge.scheduler.core import EngineCore
 from rowforge.storage import durable as durable_module
+from rowforge.storage import location as location_module
 from rowforge.storage import metadata as metadata_module
-from rowforge.storage import sinks as sinks_module
 from rowforge.storage.check import first_violation
 from rowforge.storage.metadata import read_metadata
 
@@ -170,7 +170,7 @@ def _opened(fd: int) -> dict[str, Any]:
 @pytest.fixture
 def io_log(monkeypatch: pytest.MonkeyPatch) -> IOLog:
     log = IOLog()
-    monkeypatch.setattr(sinks_module, "os", RecordingOS(log, "sink"))
+    monkeypatch.setattr(location_module, "os", RecordingOS(log, "sink"))
     monkeypatch.setattr(metadata_module, "os", RecordingOS(log, "metadata"))
     monkeypatch.setattr(durable_module, "os", RecordingOS(log, "durable"))
     real_written = EngineCore._written

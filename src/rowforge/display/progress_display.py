@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Self, TextIO, cast
 
@@ -651,9 +650,9 @@ def summary_lines(
                 )
             )
     if parquet_dir is not None:
-        lines.append(Text(f"  parquet:  {Path(parquet_dir)}/"))
+        lines.append(Text(f"  parquet:  {os.fspath(parquet_dir)}/"))
     if metadata_path is not None:
-        lines.append(Text(f"  metadata: {Path(metadata_path)}"))
+        lines.append(Text(f"  metadata: {os.fspath(metadata_path)}"))
     if resume_command is not None:
         lines.append(Text("Interrupted. To finish the run:", style="bold yellow"))
         lines.append(Text(f"  {resume_command}"))

@@ -18,6 +18,7 @@ from rowforge.display.progress_display import ProgressDisplay
 from rowforge.errors import RowforgeError
 from rowforge.hints import runnable_command
 from rowforge.progress import ProgressSnapshot
+from rowforge.storage.location import name_inside
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ def run_with_display(
     outcome_of: Callable[[T], tuple[str, int]],
     *,
     target: int | None = None,
-    output: Path | None = None,
+    output: Path | str | None = None,
     display: ProgressDisplay | None = None,
 ) -> T:
     """`work(on_progress)` with a display showing its snapshots, then the summary.
@@ -42,8 +43,8 @@ def run_with_display(
     paths: dict[str, Any] = {}
     if output is not None:
         paths = {
-            "parquet_dir": output / "parquet-files",
-            "metadata_path": output / "metadata.json",
+            "parquet_dir": name_inside(output, "parquet-files"),
+            "metadata_path": name_inside(output, "metadata.json"),
         }
     try:
         with display:

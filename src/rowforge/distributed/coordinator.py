@@ -24,12 +24,10 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowforge.distributed.caps import usable_workers, worker_config
 from rowforge.distributed.cluster import ray_session
@@ -59,7 +57,7 @@ from rowforge.scheduler.runner import (
 )
 from rowforge.statemachine import EventLog
 from rowforge.storage.arrow_types import RunSchema
-from rowforge.storage.sinks import relative_path
+from rowforge.storage.location import OutputFiles, relative_path
 
 log = logging.getLogger("rowforge")
 
@@ -106,11 +104,11 @@ class RayExecutor:
 
     def __init__(
         self,
-        output: Path,
+        files: OutputFiles,
         column_types: Mapping[str, pa.DataType] | None,
         existing_schema: pa.Schema | None,
     ) -> None:
-        self.output = output
+        self.files = files
         self.column_types = column_types
         self.existing_schema = existing_schema
         self.schema = ReportedSchema(existing_schema)
@@ -161,7 +159,7 @@ class RayExecutor:
                 workers,
             )
         job = WorkerJob(
-            self.output.resolve(),
+            self.files,
             parts or WorkerParts(plan, tuple(processors), lifespan, model_meters),
             self.column_types,
             self.existing_schema,
@@ -232,7 +230,7 @@ class RayExecutor:
         def accept(item: Finished, worker: int) -> None:
             if item.summary.state == "drained":  # before metadata.json lists the file
                 index = item.summary.index
-                self._file_types.conform(index, self.output / relative_path(index))
+                self._file_types.conform(index, self.files)
             for event in item.events:
                 events._append(event)  # the worker's transitions, with their own times
             self.schema.learn(item.schema)
@@ -332,12 +330,11 @@ class RayExecutor:
         (why rows were dropped, skipped cells) is recorded as unknown, as `resume` does."""
         recovered = []
         for index in left:
-            path = self.output / relative_path(index)
-            if not path.exists():
+            if not self.files.exists(relative_path(index)):
                 continue
             layout = plan.row_group(index)
-            self._file_types.conform(index, path)
-            rows = pq.read_metadata(path).num_rows
+            self._file_types.conform(index, self.files)
+            rows = self.files.num_rows(relative_path(index))
             dropped = layout.size - rows
             summary = RowGroupSummary(
                 index=index,

@@ -14,15 +14,11 @@ differ; a column that is all null so far is not locked yet, as locally.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowforge.errors import DatasetGenerationError
 from rowforge.storage.arrow_types import fits
-from rowforge.storage.durable import fsync_directory
-from rowforge.storage.sinks import write_parquet_atomically
+from rowforge.storage.location import OutputFiles, relative_path
 
 
 class FileTypes:
@@ -33,10 +29,10 @@ class FileTypes:
         if existing is not None:  # a resume: the files already written decide
             self._lock(existing)
 
-    def conform(self, row_group: int, path: Path) -> None:
-        """Make the file at `path` (row group `row_group`) hold the run's types, or raise
+    def conform(self, row_group: int, files: OutputFiles) -> None:
+        """Make row group `row_group`'s file among `files` hold the run's types, or raise
         `DatasetGenerationError` naming the column that does not convert."""
-        schema = pq.read_schema(path)
+        schema = files.read_schema(relative_path(row_group))
         target = pa.schema(
             [
                 field.with_type(self._locked[field.name])
@@ -47,7 +43,7 @@ class FileTypes:
             metadata=schema.metadata,
         )
         if not target.equals(schema):
-            _rewrite(row_group, path, target)
+            _rewrite(row_group, files, target)
         self._lock(target)
 
     def _lock(self, schema: pa.Schema) -> None:
@@ -56,10 +52,11 @@ class FileTypes:
                 self._locked.setdefault(field.name, field.type)
 
 
-def _rewrite(row_group: int, path: Path, target: pa.Schema) -> None:
+def _rewrite(row_group: int, files: OutputFiles, target: pa.Schema) -> None:
     """Convert the file's rows to `target` the way a local run converts a row group to its
     run's types (`pa.Table.from_pandas` with the schema): the same values pass and fail."""
-    frame = pq.read_table(path).to_pandas()
+    relative = relative_path(row_group)
+    frame = files.read_table(relative).to_pandas()
     fields = [target.field(str(name)) for name in frame.columns]
     indexed = frame.index.name is not None  # a run's files keep the record index
     if indexed:
@@ -75,6 +72,5 @@ def _rewrite(row_group: int, path: Path, target: pa.Schema) -> None:
             f"row group {row_group}: column {column!r} does not fit the run's type {kind} "
             f"(another worker's first file fixed it): {error}"
         ) from error
-    write_parquet_atomically(table, path)
-    fsync_directory(path.parent)
+    files.write_parquet(table, relative)
 

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -46,6 +45,7 @@ from rowforge.scheduler.plan import Plan
 from rowforge.scheduler.runner import run_plan_async
 from rowforge.statemachine import Event, EventLog
 from rowforge.storage.arrow_types import RunSchema
+from rowforge.storage.location import OutputFiles
 from rowforge.storage.sinks import ParquetSink
 
 #: The models section of metadata.json (`rowforge.models.usage.models_metadata`).
@@ -74,7 +74,7 @@ PartsSource = WorkerParts | Callable[[], WorkerParts]
 class WorkerJob:
     """What every worker of a run needs, the same for all of them."""
 
-    output: Path
+    output: OutputFiles
     parts: PartsSource
     column_types: Mapping[str, pa.DataType] | None = None
     existing_schema: pa.Schema | None = None

@@ -33,7 +33,9 @@ from rowforge.report.reading import (
     read_output_metadata,
     read_traces,
 )
+from rowforge.storage.location import is_uri, name_inside
 from rowforge.storage.metadata import write_atomic
+from rowforge.storage.workspace import workspace
 
 REPORT_FILE = "report.html"
 #: Timeline attempts drawn at most (a uniform sample beyond that; the page says so).
@@ -48,12 +50,12 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def write_report(
-    output_dir: Path,
+    output_dir: Path | str,
     destination: Path | None = None,
     *,
     max_timeline_attempts: int = MAX_TIMELINE_ATTEMPTS,
     max_row_groups: int = MAX_ROW_GROUPS,
-) -> Path:
+) -> Path | str:
     """Write the run report of `output_dir` to `destination` (default
     `<output_dir>/report.html`) and return the path written.
 
@@ -61,8 +63,21 @@ def write_report(
     not grow with the run; see `rowforge.report.reading`). Raises `ConfigError` naming the path
     when `output_dir` is not a rowforge output (no readable metadata.json) or when plotly (the
     `report` extra) is not installed. The file is replaced atomically, so a browser never opens
-    half a page.
+    half a page. A remote output (`s3://...`) is read from a local copy of its control files,
+    and the report is uploaded into it unless `destination` says otherwise; its URI is returned.
     """
+    if is_uri(output_dir):
+        with workspace(output_dir, existing=True) as space:
+            written = write_report(
+                space.directory,
+                destination,
+                max_timeline_attempts=max_timeline_attempts,
+                max_row_groups=max_row_groups,
+            )
+            if destination is not None:
+                return written
+            space.publish()
+        return name_inside(output_dir, REPORT_FILE)
     output = Path(output_dir)
     metadata = read_output_metadata(output)
     go = charts.load_plotly()

@@ -17,28 +17,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from rowforge.errors import RowforgeError
+from rowforge.storage.location import OutputFiles
 from rowforge.storage.metadata import RowGroupRecord, read_metadata
-from rowforge.storage.sinks import PARQUET_DIR
 from rowforge.storage.trace_check import event_violation
+from rowforge.storage.workspace import workspace
 
 
-def first_violation(output_dir: Path) -> str | None:
-    """None when the directory honours the contract, else a sentence naming the problem."""
-    output = Path(output_dir)
+def first_violation(output_dir: Path | str) -> str | None:
+    """None when the output (a local directory or a URI, see `storage.location`) honours the
+    contract, else a sentence naming the problem."""
     try:
-        metadata = read_metadata(output)
+        metadata = read_metadata(output_dir)
+        with workspace(output_dir, existing=True) as space:
+            # events-0001.jsonl ... events.jsonl (the newest)
+            logs = sorted(space.directory.glob("events*.jsonl"))
+            if not logs:
+                return f"{output_dir}: no events.jsonl"
+            return event_violation(logs, metadata) or _files_match(space.files, metadata)
     except RowforgeError as error:
         return str(error)
-    logs = sorted(output.glob("events*.jsonl"))  # events-0001.jsonl ... events.jsonl (newest)
-    if not logs:
-        return f"{output}: no events.jsonl"
-    return event_violation(logs, metadata) or _files_match(output, metadata)
 
 
-def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
+def _files_match(files: OutputFiles, metadata: dict[str, Any]) -> str | None:
     groups = metadata.get("row_groups")
     if not isinstance(groups, list):
         return "metadata.json: 'row_groups' is missing"
@@ -51,8 +52,8 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
             continue
         listed.add(path)
         try:
-            rows = pq.read_metadata(output / path).num_rows
-            indexes = record_indexes(output / path)
+            rows = files.num_rows(path)
+            indexes = record_indexes(path, files)
         except Exception as error:
             return f"{path}: listed in metadata.json but unreadable: {error}"
         if rows != group["records_written"]:
@@ -61,8 +62,7 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
         if problem is not None:
             return problem
         total += rows
-    on_disk = {f"{PARQUET_DIR}/{p.name}" for p in (output / PARQUET_DIR).glob("batch_*.parquet")}
-    unlisted = sorted(on_disk - listed)
+    unlisted = sorted(set(files.batch_files()) - listed)
     if unlisted:
         return f"{unlisted[0]}: on disk but not in metadata.json"
     if set(metadata.get("file_paths") or []) != listed:
@@ -73,9 +73,14 @@ def _files_match(output: Path, metadata: dict[str, Any]) -> str | None:
     return _counts_problem(metadata)
 
 
-def record_indexes(path: Path) -> list[int]:
-    """The record indexes stored in one Parquet file, in file order (reads only the index)."""
-    schema = pq.read_schema(path)
+def record_indexes(path: Path | str, files: OutputFiles | None = None) -> list[int]:
+    """The record indexes stored in one Parquet file, in file order (reads only the index):
+    `path` relative to `files`, or a local file's path."""
+    if files is None:
+        path = Path(path)
+        files = OutputFiles.at(path.parent)
+        path = path.name
+    schema = files.read_schema(str(path))
     pandas_metadata = schema.pandas_metadata or {}
     index_columns = pandas_metadata.get("index_columns", [])
     if len(index_columns) != 1:
@@ -83,7 +88,7 @@ def record_indexes(path: Path) -> list[int]:
     (index,) = index_columns
     if isinstance(index, dict):  # a RangeIndex is stored as metadata only
         return list(range(index["start"], index["stop"], index["step"]))
-    column = pq.read_table(path, columns=[index]).column(0)
+    column = files.read_table(str(path), columns=[index]).column(0)
     return [int(value) for value in column.to_pylist()]
 
 

@@ -28,6 +28,7 @@ import attrs
 
 from rowforge.errors import RowforgeError
 from rowforge.storage.durable import fsync_directory
+from rowforge.storage.location import OutputFiles, is_uri, name_inside
 from rowforge.storage.ordered_items import OrderedItems
 
 SCHEMA_VERSION = 1
@@ -252,11 +253,16 @@ def write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
     fsync_directory(path.parent)
 
 
-def read_metadata(output_dir: Path) -> dict[str, Any]:
-    """Load metadata.json or raise a `RowforgeError` saying what is wrong with the directory."""
-    path = Path(output_dir) / METADATA_FILE
+def read_metadata(output_dir: Path | str) -> dict[str, Any]:
+    """Load metadata.json of a local or remote output (see `storage.location`), or raise a
+    `RowforgeError` saying what is wrong with it."""
+    path = name_inside(output_dir, METADATA_FILE)
     try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if is_uri(output_dir):
+            text = OutputFiles.at(output_dir).read_bytes(METADATA_FILE).decode("utf-8")
+        else:
+            text = Path(output_dir, METADATA_FILE).read_text(encoding="utf-8")
+        document: dict[str, Any] = json.loads(text)
     except FileNotFoundError:
         raise RowforgeError(f"{output_dir}: no {METADATA_FILE}; not a rowforge output") from None
     except json.JSONDecodeError as error:

@@ -16,6 +16,11 @@ The new output appears whole: its first files (config, recipe, a first metadata.
 written into a hidden sibling directory that is then renamed to the output's name, so a build
 killed at any moment leaves either no output at all or one that `resume` and `--overwrite`
 recognise.
+
+A remote output (`s3://...`, see `storage.workspace`) follows the same rules, with what object
+stores allow: `overwrite` deletes the earlier output's files before anything new is written
+(there is no rename to move it aside in one step), and the first files are uploaded
+metadata.json last.
 """
 
 from __future__ import annotations
@@ -28,7 +33,36 @@ from pathlib import Path
 
 from rowforge.errors import ConfigError
 from rowforge.hints import runnable_command
+from rowforge.storage.location import OutputFiles
 from rowforge.storage.metadata import METADATA_FILE
+from rowforge.storage.workspace import Workspace
+
+
+def claim_output(
+    space: Workspace, *, overwrite: bool = False, prepare: Callable[[Path], None] | None = None
+) -> None:
+    """`claim_output_dir` for a workspace: its output, local or remote, becomes a new build's,
+    holding what `prepare` wrote (published, for a remote output)."""
+    if not space.remote:
+        claim_output_dir(space.directory, overwrite=overwrite, prepare=prepare)
+        return
+    _claim_remote(space.files, overwrite)
+    space.directory.mkdir()
+    if prepare is not None:
+        prepare(space.directory)
+    space.publish()
+
+
+def _claim_remote(files: OutputFiles, overwrite: bool) -> None:
+    entries = files.listing(recursive=True)
+    if not entries:
+        return
+    is_output = METADATA_FILE in entries
+    if not overwrite:
+        raise ConfigError(_refusal(files.uri, entries, is_output))
+    if not is_output:
+        raise ConfigError(_not_an_output(files.uri, entries))
+    files.delete_everything()
 
 
 def claim_output_dir(
@@ -48,11 +82,7 @@ def claim_output_dir(
         if not overwrite:
             raise ConfigError(_refusal(output, entries, is_output))
         if not is_output:
-            raise ConfigError(
-                f"output directory {str(output)!r} is not empty and is not a rowforge output "
-                f"(it holds {_listing(entries)}); --overwrite only replaces an earlier rowforge "
-                "output. Choose another directory or empty this one"
-            )
+            raise ConfigError(_not_an_output(str(output), entries))
     resolved = output.resolve()
     resolved.parent.mkdir(parents=True, exist_ok=True)
     staging = _sibling(resolved, "new")
@@ -71,7 +101,15 @@ def claim_output_dir(
         shutil.rmtree(aside)
 
 
-def _refusal(output: Path, entries: list[str], is_output: bool) -> str:
+def _not_an_output(output: str, entries: list[str]) -> str:
+    return (
+        f"output directory {output!r} is not empty and is not a rowforge output (it holds "
+        f"{_listing(entries)}); --overwrite only replaces an earlier rowforge output. Choose "
+        "another directory or empty this one"
+    )
+
+
+def _refusal(output: Path | str, entries: list[str], is_output: bool) -> str:
     if is_output:
         return (
             f"output directory {str(output)!r} already holds a rowforge output; a new build "

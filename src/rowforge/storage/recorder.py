@@ -46,7 +46,8 @@ class MetadataRecorder:
     `models_source`, when set (here or later, as an attribute), is called at every `write` and
     its result written as the "models" object; it must be cheap (O(models)) and must not raise,
     as it also runs in the write that records a failed run. Unset, the document has no
-    "models" key.
+    "models" key. `written`, when set, is called after every write (a remote output's workspace
+    publishes then).
     """
 
     def __init__(
@@ -58,8 +59,10 @@ class MetadataRecorder:
         schema: RunSchema,
         *,
         models_source: ModelsSource | None = None,
+        written: Callable[[], None] | None = None,
     ) -> None:
         self.path = output_dir / METADATA_FILE
+        self.written = written
         self.identity = identity
         self.schema = schema
         self.models_source = models_source
@@ -89,3 +92,5 @@ class MetadataRecorder:
             models=None if self.models_source is None else self.models_source(),
         )
         write_atomic(self.path, text)
+        if self.written is not None:
+            self.written()

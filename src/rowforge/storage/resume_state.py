@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from rowforge.errors import RowforgeError
 from rowforge.statemachine import iter_jsonl
+from rowforge.storage.location import OutputFiles, relative_path
 from rowforge.storage.metadata import RowGroupRecord
-from rowforge.storage.sinks import PARQUET_DIR, relative_path
 
 EVENTS_FILE = "events.jsonl"
 
@@ -39,30 +38,34 @@ def archive_events(output: Path) -> None:
 
 
 def written_row_groups(
-    output: Path, metadata: Mapping[str, Any], planned: Sequence[tuple[int, int]]
+    output: Path,
+    files: OutputFiles,
+    metadata: Mapping[str, Any],
+    planned: Sequence[tuple[int, int]],
 ) -> list[RowGroupRecord]:
-    """Row groups whose file is on disk and readable; leftovers of a crash are removed.
+    """Row groups whose file is present and readable; leftovers of a crash are removed.
 
-    `planned[i]` is row group i's (first record index, planned size). The files are the truth
-    (each is complete); metadata.json may lag them by one row group after a crash, so a file
-    metadata does not know yet is recovered from the file itself.
+    `output` holds the event logs (the workspace), `files` the Parquet files (the same
+    directory for a local output). `planned[i]` is row group i's (first record index, planned
+    size). The files are the truth (each is complete); metadata.json may lag them by one row
+    group after a crash, so a file metadata does not know yet is recovered from the file itself.
     """
-    directory = output / PARQUET_DIR
-    for leftover in directory.glob(".*.tmp"):
-        leftover.unlink()
+    files.remove_leftovers()
+    present = set(files.batch_files())
     recorded = {
         int(raw["index"]): RowGroupRecord.from_json(raw) for raw in metadata.get("row_groups", [])
     }
     kept: list[RowGroupRecord] = []
     logged: dict[int, dict[str, int]] | None = None  # read only when a file must be recovered
     for index, (start, size) in enumerate(planned):
-        path = output / relative_path(index)
-        if not path.exists():
+        relative = relative_path(index)
+        if relative not in present:
             continue
         try:
-            rows = pq.read_metadata(path).num_rows
+            rows = files.num_rows(relative)
         except Exception as error:
-            raise RowforgeError(f"{path}: unreadable Parquet file: {error}") from error
+            name = files.name(relative)
+            raise RowforgeError(f"{name}: unreadable Parquet file: {error}") from error
         known = recorded.get(index)
         if known is not None and known.file and known.records_written == rows:
             kept.append(known)
@@ -82,7 +85,7 @@ def written_row_groups(
                     reasons,
                     logged.get(index, {}),
                     relative_path(index),
-                    first_record=_first_record(path, start),
+                    first_record=_first_record(files, relative, start),
                     records_resized=rows + dropped - size,
                 )
             )
@@ -104,18 +107,16 @@ def _logged_skips(output: Path) -> dict[int, dict[str, int]]:
             index = event.ident
             if not isinstance(index, int):
                 raise RowforgeError(f"{log}: a row group event names row group {index!r}")
-            skips[index] = {
-                column: counts[1] for column, counts in cells.items() if counts[1]
-            }
+            skips[index] = {column: counts[1] for column, counts in cells.items() if counts[1]}
     return skips
 
 
-def _first_record(path: Path, planned: int) -> int:
+def _first_record(files: OutputFiles, relative: str, planned: int) -> int:
     """Where a recovered file's records start: its lowest record index. An `allow_resize` step
     that grew an earlier row group moved it past its planned start; an empty file keeps it."""
-    schema = pq.read_schema(path)
+    schema = files.read_schema(relative)
     name = next((n for n in ("record_index", "__index_level_0__") if n in schema.names), None)
     if name is None:
         return planned
-    column = pq.read_table(path, columns=[name]).column(0)
+    column = files.read_table(relative, columns=[name]).column(0)
     return int(pc.min(column).as_py()) if len(column) else planned

@@ -6,24 +6,16 @@ turns a raise into a failed row group and a failed run, never into silent loss (
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowforge.storage.arrow_types import RunSchema
-from rowforge.storage.durable import fsync_directory
+from rowforge.storage.location import PARQUET_DIR, OutputFiles, relative_path
 
-PARQUET_DIR = "parquet-files"
-
-
-def relative_path(row_group: int) -> str:
-    """Where a row group's file lives, relative to the output directory (as metadata says)."""
-    return f"{PARQUET_DIR}/batch_{row_group:05d}.parquet"
+__all__ = ["PARQUET_DIR", "MemorySink", "ParquetSink", "Sink", "relative_path"]
 
 
 class Sink(Protocol):
@@ -60,42 +52,18 @@ class MemorySink:
 class ParquetSink:
     """One Parquet file per row group under `parquet-files/`, written atomically (INV-7).
 
-    The file is written to a temporary name in the same directory, fsynced, then renamed, so a
-    reader (or a resumed run) sees either the complete file or none at all. Every file gets the
-    run's one schema (`schema`), so the directory reads back as one table.
+    `output` is a local directory, a URI of a pyarrow filesystem, or its `OutputFiles`. A
+    reader (or a resumed run) sees either the complete file or none at all (see
+    `storage.location`). Every file gets the run's one schema (`schema`), so the output reads
+    back as one table.
     """
 
-    def __init__(self, output_dir: Path, schema: RunSchema | None = None) -> None:
-        self.output_dir = Path(output_dir)
-        self.directory = self.output_dir / PARQUET_DIR
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, output: Path | str | OutputFiles, schema: RunSchema | None = None) -> None:
+        self.files = output if isinstance(output, OutputFiles) else OutputFiles.at(output)
+        self.files.make_parquet_dir()
         self.schema = schema if schema is not None else RunSchema()
 
-    def path_for(self, row_group: int) -> Path:
-        return self.output_dir / relative_path(row_group)
-
     def write(self, row_group: int, frame: pd.DataFrame) -> str | None:
-        final = self.path_for(row_group)
-        write_parquet_atomically(self.schema.table(row_group, frame), final)
-        try:
-            fsync_directory(self.directory)
-        except BaseException:  # the rename may not be durable: the row group is not written
-            final.unlink(missing_ok=True)
-            raise
-        return relative_path(row_group)
-
-
-def write_parquet_atomically(table: pa.Table, final: Path) -> None:
-    """Write `table` to `final` so a reader sees the complete file or none: a temporary name in
-    the same directory, fsynced, then renamed over `final` (the temporary file is removed if
-    anything fails). The caller fsyncs the directory to make the rename durable."""
-    temporary = final.with_name(f".{final.name}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        relative = relative_path(row_group)
+        self.files.write_parquet(self.schema.table(row_group, frame), relative)
+        return relative
