@@ -270,3 +270,28 @@ def test_resume_finishes_the_other_executor_s_output(tmp_path: Path, first: str,
         then.replace("local", "async"),
     )
     assert first_violation(output) is None
+
+
+def test_a_traced_ray_build_writes_every_worker_s_attempts_to_traces_jsonl(
+    tmp_path: Path,
+) -> None:
+    """`trace=True` on Ray: traces.jsonl holds the attempts of both workers, each task ending
+    once with the outcome a local build's trace gives it."""
+    config = load_config(DEMO)
+    rowforge.build(config, 40, tmp_path / "local", RunConfig(buffer_size=10, trace=True))
+    rowforge.build(config, 40, tmp_path / "ray", _ray(trace=True))
+
+    def final_attempts(output: Path) -> dict[str, str]:
+        lines = (output / "traces.jsonl").read_text().splitlines()
+        attempts = [json.loads(line) for line in lines]
+        return {a["task"]: a["outcome"] for a in sorted(attempts, key=lambda a: a["attempt"])}
+
+    local, ray = final_attempts(tmp_path / "local"), final_attempts(tmp_path / "ray")
+    assert len(local) == 3 * 4 + 4 * 40  # three samplers per row group, four model columns per row
+    assert ray == local
+    row_groups = {
+        json.loads(line)["row_group"]
+        for line in (tmp_path / "ray" / "traces.jsonl").read_text().splitlines()
+    }
+    assert row_groups == {0, 1, 2, 3}  # both workers' row groups
+    assert first_violation(tmp_path / "ray") is None

@@ -48,6 +48,7 @@ from rowforge.processors import Processor
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan
+from rowforge.scheduler.trace import TaskTrace
 from rowforge.scheduler.runner import (
     CheckpointHook,
     ProgressHook,
@@ -388,7 +389,7 @@ class RayExecutor:
             row_groups=summaries,
             file_paths=tuple(relative_path(s.index) for s in summaries if s.state == "drained"),
             events=(),
-            task_traces=(),
+            task_traces=_traces(results),
             stats={"workers": [dict(r.stats) for r in results]},
             schema=self.schema.describe(),
         )
@@ -407,6 +408,14 @@ class RayExecutor:
         for trigger, source, dest in path:
             events.record("run", "run", trigger, source, dest, {"executor": "ray"})
             self._state = dest
+
+
+def _traces(results: Sequence[RunResult]) -> tuple[TaskTrace, ...]:
+    """Every worker's task traces (`trace=True`), by when each attempt finished. A worker that
+    died reported none: its row groups' attempts are traced where they ran again. Times are
+    each worker's monotonic clock: one clock on one machine, one per node on a cluster."""
+    traces = [trace for result in results for trace in result.task_traces]
+    return tuple(sorted(traces, key=lambda trace: (trace.finished, trace.created)))
 
 
 async def _work(

@@ -266,6 +266,7 @@ def _usage_of(meters: Callable[[], Mapping[str, UsageMeterLike]] | None) -> Any:
 
 
 def _portable(result: RunResult) -> RunResult:
-    """`result` without what need not travel to the driver (the exception object, whose
-    class and text travel apart; the events, which went with the row groups; traces)."""
-    return attrs.evolve(result, first_exception=None, events=(), task_traces=(), dataset=None)
+    """`result` without what need not travel to the driver: the exception object (its class
+    and text travel apart) and the events, which went with the row groups. The task traces
+    (`trace=True`) travel: the driver writes every worker's into traces.jsonl."""
+    return attrs.evolve(result, first_exception=None, events=(), dataset=None)
