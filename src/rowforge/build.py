@@ -505,13 +505,16 @@ def _models_metadata(
 
 
 def _check_executor(plan: Plan, config: RunConfig) -> None:
-    """A Ray run needs Ray, and row groups whose record indexes do not depend on each other:
-    say so before anything is written."""
+    """A Ray run needs Ray, a cluster that answers at its address (when one is given), and row
+    groups whose record indexes do not depend on each other: say so before anything is
+    written."""
     if config.executor != "ray":
         return
-    from rowforge.distributed.cluster import require_ray
+    from rowforge.distributed.cluster import check_reachable, require_ray
 
     require_ray()
+    if config.ray_address is not None:
+        check_reachable(config.ray_address)
     if plan.needs_resize or config.engine == "sync":
         raise ConfigError(
             "RunConfig.executor 'ray' runs the async engine only: allow_resize steps and "

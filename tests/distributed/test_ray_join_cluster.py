@@ -215,7 +215,8 @@ def test_joining_without_the_cluster_s_token_names_the_address_and_the_remedy(
 
 
 def test_an_address_where_nothing_listens_fails_at_once_naming_it(tmp_path: Path) -> None:
-    """Ray would retry such an address for minutes; rowforge tries a TCP connection first."""
+    """Ray would retry such an address for minutes; rowforge tries a TCP connection first,
+    before it claims the output directory."""
     import ray
 
     if ray.is_initialized():  # a connected process would run there, whatever the address
@@ -228,3 +229,4 @@ def test_an_address_where_nothing_listens_fails_at_once_naming_it(tmp_path: Path
         f"cannot join the Ray cluster at '{address}': nothing accepted a connection there"
     )
     assert "Connection refused" in str(caught.value)
+    assert not (tmp_path / "out").exists()  # refused before the output is claimed

@@ -100,7 +100,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
 
 def _join(ray: ModuleType, address: str) -> None:
     """Connect to the cluster at `address` as a driver, or raise `ConfigError` naming it."""
-    _check_reachable(address)
+    check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
@@ -116,9 +116,10 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Raise `ConfigError` unless something accepts a TCP connection at `address` within
-    `REACH_TIMEOUT_S`: where nothing listens, Ray's own connection retries take minutes."""
+    `REACH_TIMEOUT_S`: where nothing listens, Ray's own connection retries take minutes. A
+    build calls it before it claims its output too, so a wrong address writes nothing."""
     parsed = _host_port(address)
     if parsed is None:
         return

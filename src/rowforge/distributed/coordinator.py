@@ -48,7 +48,6 @@ from rowforge.processors import Processor
 from rowforge.scheduler.config import RunConfig
 from rowforge.scheduler.outcome import RowGroupSummary, RunResult
 from rowforge.scheduler.plan import Plan
-from rowforge.scheduler.trace import TaskTrace
 from rowforge.scheduler.runner import (
     CheckpointHook,
     ProgressHook,
@@ -56,6 +55,7 @@ from rowforge.scheduler.runner import (
     deliver_progress,
     outcome_error,
 )
+from rowforge.scheduler.trace import TaskTrace
 from rowforge.statemachine import EventLog
 from rowforge.storage.arrow_types import RunSchema
 from rowforge.storage.location import OutputFiles, relative_path
