@@ -2,12 +2,13 @@
 
 Scale up before scaling out (issue 14): one process should sit close to the HTTP client's own
 ceiling before work is spread over many. This benchmark starts `rowforge mock-server
---latency-ms 0 0` as a separate process (its CPU is not counted) and measures, each in a fresh
-child process so that no run inherits another's heap, caches or warmed-up connections:
+--latency-ms 0 0` as a separate process and measures, each in a fresh child process so that no
+run inherits another's heap, caches or warmed-up connections:
 
-- `bare`: aiohttp alone, `cap` workers sharing one `ClientSession(TCPConnector(limit=cap))`,
-  POSTing the chat-completions body rowforge sends for the column below and reading the
-  reply's `choices[0].message.content` (`response.json()`), `--requests` times in all;
+- `bare`: aiohttp alone, at every cap, `cap` workers sharing one
+  `ClientSession(TCPConnector(limit=cap))`, POSTing the chat-completions body rowforge sends for
+  the column below and reading the reply's `choices[0].message.content` (`response.json()`),
+  `--requests` times in all;
 - `rowforge`: `rowforge.api.build` of a config with one `llm_text` column on a model of
   `provider: openai` pointing at the server, `max_parallel_requests=cap`, into a temporary
   directory (`RunConfig(max_in_flight=max(256, 2 * cap), gc_young_threshold=10_000)`, as the
@@ -15,10 +16,17 @@ child process so that no run inherits another's heap, caches or warmed-up connec
 
 Each child first warms up (200 requests / records, not counted), then reports the CPU seconds of
 its own process (`resource.getrusage(RUSAGE_SELF)`: user + system) and the wall time of the
-measured part: `cpu_ms_per_request` and records/s (= requests/s). The variants run interleaved
-(every repeat measures every variant in turn, so drift on the shared machine hits all alike) and
-the median of the repeats is reported per variant, with the minimum (the run least disturbed by
-other work on the machine: contention only adds CPU time) and every run's value beside it.
+measured part: `cpu_ms_per_request` and records/s (= requests/s). Next to its own CPU it reads
+the mock server's (`psutil.Process(server_pid).cpu_times()`: user + system) right before and
+after the same measured part: `server_cpu_ms_per_request`, and `server_busy`, the server's CPU
+seconds per wall second (near 1.0: the single-threaded server is saturated and sets the pace;
+`client_busy` is the same for the measuring child, whose event loop is single-threaded too).
+The server serves nothing but the measuring child, so its CPU over that span is the cost of
+those requests on the server side; together the two show which side grows when the cap rises.
+The variants run interleaved (every repeat measures every variant in turn, so drift on the
+shared machine hits all alike) and the median of the repeats is reported per variant, with the
+minimum (the run least disturbed by other work on the machine: contention only adds CPU time)
+and every run's value beside it.
 
 `--fast` chooses the optional speedups (the `fast` extra: orjson, see `rowforge.models.fast`)
 for the rowforge runs: `auto` measures whatever rowforge picks by itself, `compare` measures
@@ -56,6 +64,41 @@ WARMUP = 200
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(process: Any) -> float:
+    """User + system CPU of another process (a `psutil.Process`): the mock server, whose cost per
+    request tells whether it, rather than the client, is what slows down at a higher cap."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+class Measurement:
+    """CPU of this process and of the server, and wall time, over one measured part.
+
+    Both CPU clocks are read at the same two moments, so the client's and the server's CPU per
+    request cover the very same requests. Used as `with Measurement(pid) as measured: ...`, then
+    `measured.row()`.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        import psutil  # type: ignore[import-untyped]  # no stubs installed
+
+        self.server = psutil.Process(server_pid)
+
+    def __enter__(self) -> Measurement:
+        self.server_cpu = process_cpu_seconds(self.server)
+        self.cpu = cpu_seconds()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall = time.perf_counter() - self.started
+        self.cpu = cpu_seconds() - self.cpu
+        self.server_cpu = process_cpu_seconds(self.server) - self.server_cpu
+
+    def row(self) -> dict[str, Any]:
+        return {"cpu_s": self.cpu, "server_cpu_s": self.server_cpu, "wall_s": self.wall}
 
 
 def model_config(port: int, cap: int) -> Any:
@@ -99,14 +142,14 @@ async def bare_run(port: int, cap: int, requests: int) -> None:
         await asyncio.gather(*(worker() for _ in range(cap)))
 
 
-def bare(port: int, cap: int, requests: int) -> dict[str, Any]:
+def bare(port: int, cap: int, requests: int, server_pid: int) -> dict[str, Any]:
     asyncio.run(bare_run(port, cap, WARMUP))
-    cpu, started = cpu_seconds(), time.perf_counter()
-    asyncio.run(bare_run(port, cap, requests))
-    return {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - started}
+    with Measurement(server_pid) as measured:
+        asyncio.run(bare_run(port, cap, requests))
+    return measured.row()
 
 
-def rowforge_build(port: int, cap: int, records: int) -> dict[str, Any]:
+def rowforge_build(port: int, cap: int, records: int, server_pid: int) -> dict[str, Any]:
     from rowforge.api import build
     from rowforge.config.columns import LLMTextColumn
     from rowforge.config.dataset import DatasetConfig
@@ -123,13 +166,11 @@ def rowforge_build(port: int, cap: int, records: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as warmup:
         build(config, WARMUP, Path(warmup), run_config)
     with tempfile.TemporaryDirectory() as output:
-        cpu, started = cpu_seconds(), time.perf_counter()
-        result = build(config, records, Path(output), run_config)
-        wall = time.perf_counter() - started
-        cpu = cpu_seconds() - cpu
+        with Measurement(server_pid) as measured:
+            result = build(config, records, Path(output), run_config)
         if result.num_records != records or result.outcome != "completed":
             raise RuntimeError(f"the build ended {result.outcome}: {result.num_records} records")
-    return {"cpu_s": cpu, "wall_s": wall}
+    return measured.row()
 
 
 def fast_in_use() -> dict[str, bool]:
@@ -141,9 +182,9 @@ def fast_in_use() -> dict[str, bool]:
 
 def child(args: argparse.Namespace) -> None:
     if args.child == "bare":
-        row = bare(args.port, args.cap, args.requests)
+        row = bare(args.port, args.cap, args.requests, args.server_pid)
     else:
-        row = rowforge_build(args.port, args.cap, args.requests)
+        row = rowforge_build(args.port, args.cap, args.requests, args.server_pid)
         row["fast"] = fast_in_use()
     print(json.dumps(row), flush=True)
 
@@ -151,7 +192,9 @@ def child(args: argparse.Namespace) -> None:
 # --- the parent: variants, repeats, medians -------------------------------------------------
 
 
-def run_child(kind: str, port: int, cap: int, requests: int, fast: str | None) -> dict[str, Any]:
+def run_child(
+    kind: str, server: subprocess.Popen[str], port: int, cap: int, requests: int, fast: str | None
+) -> dict[str, Any]:
     env = dict(os.environ)
     if fast is not None:
         env["ROWFORGE_FAST"] = fast
@@ -162,6 +205,8 @@ def run_child(kind: str, port: int, cap: int, requests: int, fast: str | None) -
         kind,
         "--port",
         str(port),
+        "--server-pid",
+        str(server.pid),
         "--cap",
         str(cap),
         "--requests",
@@ -175,7 +220,9 @@ def run_child(kind: str, port: int, cap: int, requests: int, fast: str | None) -
 
 
 def variants(caps: list[int], fast: str) -> list[dict[str, Any]]:
-    chosen: list[dict[str, Any]] = [{"kind": "bare", "cap": 128, "fast": None}]
+    """The bare client and rowforge at every cap: whether a dip across caps is rowforge's own
+    shows only against the bare client at the same caps."""
+    chosen: list[dict[str, Any]] = [{"kind": "bare", "cap": cap, "fast": None} for cap in caps]
     settings: list[str | None] = [None] if fast == "auto" else ["0", "1"]
     for setting in settings:
         chosen += [{"kind": "rowforge", "cap": cap, "fast": setting} for cap in caps]
@@ -187,12 +234,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3,000 requests, one run each")
     parser.add_argument("--requests", type=int, help="requests (= records) per run")
     parser.add_argument("--repeats", type=int, help="runs per variant (median reported)")
-    parser.add_argument("--caps", default="32,128,256", help="rowforge caps, comma-separated")
+    parser.add_argument("--caps", default="32,128,256", help="caps, comma-separated")
     parser.add_argument("--fast", choices=("auto", "compare"), default="auto")
     parser.add_argument("--label", default="", help="a suffix for the results file name")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--child", choices=("bare", "rowforge"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -209,34 +257,34 @@ def main() -> None:
         for _ in range(repeats):
             for index, variant in enumerate(chosen):
                 runs[index].append(
-                    run_child(variant["kind"], port, variant["cap"], requests, variant["fast"])
+                    run_child(
+                        variant["kind"], server, port, variant["cap"], requests, variant["fast"]
+                    )
                 )
     finally:
         server.terminate()
         server.wait(timeout=10)
 
-    rows = []
-    for variant, measured in zip(chosen, runs, strict=True):
-        cpu_ms = [round(1000 * run["cpu_s"] / requests, 4) for run in measured]
-        rates = [round(requests / run["wall_s"], 1) for run in measured]
-        rows.append(
-            {
-                "client": variant["kind"],
-                "cap": variant["cap"],
-                "fast_setting": variant["fast"],
-                "fast_in_use": measured[0].get("fast"),
-                "requests": requests,
-                "cpu_ms_per_request": statistics.median(cpu_ms),
-                "cpu_ms_per_request_min": min(cpu_ms),
-                "records_per_s": statistics.median(rates),
-                "cpu_ms_per_request_runs": cpu_ms,
-                "records_per_s_runs": rates,
-            }
-        )
+    rows = [
+        summary(variant, measured, requests) for variant, measured in zip(chosen, runs, strict=True)
+    ]
     results = {"latency_ms": 0.0, "requests": requests, "repeats": repeats, "results": rows}
     emit_json("request_cpu", results)
     print_table(
-        ["client", "cap", "fast", "CPU ms/req median", "min", "records/s median", "ms/req runs"],
+        [
+            "client",
+            "cap",
+            "fast",
+            "CPU ms/req median",
+            "min",
+            "server CPU ms/req median",
+            "min",
+            "client busy",
+            "server busy",
+            "records/s median",
+            "ms/req runs",
+            "server ms/req runs",
+        ],
         [
             [
                 r["client"],
@@ -244,8 +292,13 @@ def main() -> None:
                 _fast_label(r),
                 r["cpu_ms_per_request"],
                 r["cpu_ms_per_request_min"],
+                r["server_cpu_ms_per_request"],
+                r["server_cpu_ms_per_request_min"],
+                r["client_busy"],
+                r["server_busy"],
                 r["records_per_s"],
                 " ".join(f"{value:.3f}" for value in r["cpu_ms_per_request_runs"]),
+                " ".join(f"{value:.3f}" for value in r["server_cpu_ms_per_request_runs"]),
             ]
             for r in rows
         ],
@@ -257,6 +310,37 @@ def main() -> None:
         record = {"benchmark": "request_cpu", "machine": machine_description(), **results}
         path.write_text(json.dumps(record) + "\n", encoding="utf-8")
         print(f"wrote {path}")
+
+
+def summary(
+    variant: dict[str, Any], measured: list[dict[str, Any]], requests: int
+) -> dict[str, Any]:
+    """One variant's runs as medians, minima and every run's value; the server's CPU beside the
+    client's, so that a change across caps can be put on the side where it happens."""
+    cpu_ms = [round(1000 * run["cpu_s"] / requests, 4) for run in measured]
+    server_ms = [round(1000 * run["server_cpu_s"] / requests, 4) for run in measured]
+    busy = [round(run["server_cpu_s"] / run["wall_s"], 3) for run in measured]
+    client_busy = [round(run["cpu_s"] / run["wall_s"], 3) for run in measured]
+    rates = [round(requests / run["wall_s"], 1) for run in measured]
+    return {
+        "client": variant["kind"],
+        "cap": variant["cap"],
+        "fast_setting": variant["fast"],
+        "fast_in_use": measured[0].get("fast"),
+        "requests": requests,
+        "cpu_ms_per_request": statistics.median(cpu_ms),
+        "cpu_ms_per_request_min": min(cpu_ms),
+        "server_cpu_ms_per_request": statistics.median(server_ms),
+        "server_cpu_ms_per_request_min": min(server_ms),
+        "server_busy": statistics.median(busy),
+        "client_busy": statistics.median(client_busy),
+        "records_per_s": statistics.median(rates),
+        "cpu_ms_per_request_runs": cpu_ms,
+        "server_cpu_ms_per_request_runs": server_ms,
+        "server_busy_runs": busy,
+        "client_busy_runs": client_busy,
+        "records_per_s_runs": rates,
+    }
 
 
 def _fast_label(row: dict[str, Any]) -> str:
