@@ -58,7 +58,7 @@ class BuildResult:
     look at it only.
     """
 
-    output_dir: Path | str  # a local directory or a URI (`s3://...`), as given
+    output_dir: Path | str | OutputFiles  # a local directory or a URI (`s3://...`), as given
     run: RunResult = attrs.field(repr=False)
 
     @functools.cached_property
@@ -95,7 +95,7 @@ class PreviewResults:
 def build(
     config: DatasetConfig,
     num_records: int,
-    output_dir: Path | str,
+    output_dir: Path | str | OutputFiles,
     run_config: RunConfig | None = None,
     *,
     dataset_name: str = "dataset",
@@ -120,7 +120,7 @@ def build(
     `run_config.progress_interval_s` seconds (from the run's event loop) and a final one when
     the run ends, however it ends; the final one's totals equal metadata.json's.
     """
-    output = output_dir if is_uri(output_dir) else Path(output_dir)
+    output = _as_given(output_dir)
     _check_arguments(config, run_config)
     config = anchored_paths(config)
     compiled, plan = _compile_and_plan(config, run_config, num_records)
@@ -179,7 +179,7 @@ def preview(
 
 
 def resume(
-    output_dir: Path | str,
+    output_dir: Path | str | OutputFiles,
     config: DatasetConfig | None = None,
     run_config: RunConfig | None = None,
     *,
@@ -200,7 +200,7 @@ def resume(
             allow_config_change=allow_config_change,
             on_progress=on_progress,
         )
-    return BuildResult(output_dir if is_uri(output_dir) else Path(output_dir), result)
+    return BuildResult(_as_given(output_dir), result)
 
 
 def _resume_in(
@@ -238,6 +238,16 @@ def _resume_in(
         worker_parts=_worker_parts(
             config, compiled.run_config, int(metadata["target_num_records"])
         ),
+    )
+
+
+def _as_given(output_dir: Path | str | OutputFiles) -> Path | str | OutputFiles:
+    """The output as a `BuildResult` names it: a URI or `OutputFiles` as given, a local
+    directory as a Path."""
+    return (
+        output_dir
+        if isinstance(output_dir, OutputFiles) or is_uri(output_dir)
+        else Path(output_dir)
     )
 
 

@@ -103,7 +103,7 @@ def row_group_record(summary: RowGroupSummary) -> RowGroupRecord:
 def build_steps(
     steps: Sequence[Step],
     num_records: int,
-    output_dir: Path | str,
+    output_dir: Path | str | OutputFiles,
     *,
     config: RunConfig | None = None,
     processors: Sequence[Processor] = (),
@@ -141,7 +141,7 @@ def build_steps(
 
 def build_from_plan(
     plan: Plan,
-    output_dir: Path | str,
+    output_dir: Path | str | OutputFiles,
     *,
     config: RunConfig | None = None,
     processors: Sequence[Processor] = (),
@@ -243,7 +243,7 @@ def preview_plan(
 
 
 def resume(
-    output_dir: Path | str | Workspace,
+    output_dir: Path | str | OutputFiles | Workspace,
     *,
     steps: Sequence[Step] | None = None,
     config: RunConfig | None = None,
@@ -280,7 +280,7 @@ def resume(
             )
     space = output_dir
     output = space.directory
-    metadata = read_metadata(space.files.uri)  # errors name the output, not a working copy
+    metadata = read_metadata(space.files)  # errors name the output, not a working copy
     if steps is None:
         steps, stored_processors, stored_config = load_recipe(output)
         processors = stored_processors if processors is None else processors

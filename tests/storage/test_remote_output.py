@@ -28,7 +28,7 @@ from rowforge.storage.check import first_violation
 from rowforge.storage.location import OutputFiles
 from rowforge.storage.metadata import read_metadata
 from rowforge.storage.workspace import Workspace
-from tests.object_store import LocalS3, local_s3
+from tests.object_store import BUCKET, LocalS3, local_s3
 
 DEMO = Path(str(files("rowforge") / "demo_data" / "support_dialogues.yaml"))
 VARYING = {"started_at", "finished_at", "models"}
@@ -308,3 +308,24 @@ def test_a_remote_build_publishes_metadata_after_every_row_group(s3: LocalS3) ->
     steps = [Step("id", look, kind="batch")]
     build_steps(steps, 30, uri, config=attrs.evolve(CONFIG, max_concurrent_row_groups=1))
     assert seen == [[0, 1]]
+
+
+def test_a_filesystem_configured_in_code_is_an_output_too(s3: LocalS3) -> None:
+    """`OutputFiles.on(filesystem, base)`: credentials and endpoint given in code, not in the
+    environment or the URI; build, load, check and resume take it."""
+    filesystem = pafs.S3FileSystem(
+        access_key="testing",
+        secret_key="testing",
+        endpoint_override=s3.endpoint,
+        scheme="http",
+        region="us-east-1",
+    )
+    files = OutputFiles.on(filesystem, f"{BUCKET}/in-code/")
+    assert files.uri == f"s3://{BUCKET}/in-code"
+    built = rowforge.build(load_config(DEMO), 20, files, RunConfig(buffer_size=10))
+    assert built.outcome == "completed" and len(built.load_dataset()) == 20
+    assert first_violation(files) is None
+    files.delete("parquet-files/batch_00000.parquet")
+    resumed = rowforge.resume(files)
+    pd.testing.assert_frame_equal(resumed.load_dataset(), built.load_dataset())
+    assert first_violation(files) is None

@@ -24,7 +24,7 @@ from rowforge.storage.trace_check import event_violation
 from rowforge.storage.workspace import workspace
 
 
-def first_violation(output_dir: Path | str) -> str | None:
+def first_violation(output_dir: Path | str | OutputFiles) -> str | None:
     """None when the output (a local directory or a URI, see `storage.location`) honours the
     contract, else a sentence naming the problem."""
     try:
@@ -33,7 +33,7 @@ def first_violation(output_dir: Path | str) -> str | None:
             # events-0001.jsonl ... events.jsonl (the newest)
             logs = sorted(space.directory.glob("events*.jsonl"))
             if not logs:
-                return f"{output_dir}: no events.jsonl"
+                return f"{space.files.uri}: no events.jsonl"
             return event_violation(logs, metadata) or _files_match(space.files, metadata)
     except RowforgeError as error:
         return str(error)

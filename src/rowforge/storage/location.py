@@ -35,21 +35,26 @@ from rowforge.storage.durable import fsync_directory
 PARQUET_DIR = "parquet-files"
 
 
-def is_uri(output: Path | str) -> bool:
-    """True for `scheme://...` outputs other than `file://` (which is a local directory)."""
+def is_uri(output: Path | str | OutputFiles) -> bool:
+    """True for `scheme://...` outputs other than `file://` (which is a local directory), and
+    for `OutputFiles` on a filesystem other than the local one."""
+    if isinstance(output, OutputFiles):
+        return not output.local
     text = str(output)
     return "://" in text and not text.startswith("file://")
 
 
-def local_path(output: Path | str) -> Path:
-    """A local output's directory (`file://` URIs included)."""
-    text = str(output)
+def local_path(output: Path | str | OutputFiles) -> Path:
+    """A local output's directory (`file://` URIs and local `OutputFiles` included)."""
+    text = output.base if isinstance(output, OutputFiles) else str(output)
     return Path(text[len("file://") :]) if text.startswith("file://") else Path(text)
 
 
-def name_inside(output: Path | str, relative: str) -> str:
+def name_inside(output: Path | str | OutputFiles, relative: str) -> str:
     """`relative` inside `output`, as a user would name it: the local path, or the URI with
     `relative` appended to its path (before any `?options`, which configure the filesystem)."""
+    if isinstance(output, OutputFiles):
+        output = output.uri
     if not is_uri(output):
         return str(Path(output) / relative)
     location, _, _ = str(output).partition("?")
@@ -75,9 +80,19 @@ class OutputFiles:
     local: bool
 
     @classmethod
-    def at(cls, output: Path | str) -> OutputFiles:
-        """The files of `output`: a local directory or a URI; a URI pyarrow cannot open is a
-        `ConfigError` naming it and why."""
+    def on(cls, filesystem: pafs.FileSystem, base: str) -> OutputFiles:
+        """The output at `base` on a filesystem configured in code (credentials, endpoints,
+        retry limits that a URI cannot carry), for `rowforge.build(config, n, files)`."""
+        local = isinstance(filesystem, pafs.LocalFileSystem)
+        base = base.rstrip("/")
+        return cls(filesystem, base, base if local else f"{filesystem.type_name}://{base}", local)
+
+    @classmethod
+    def at(cls, output: Path | str | OutputFiles) -> OutputFiles:
+        """The files of `output`: a local directory, a URI, or `OutputFiles` already (returned
+        as they are); a URI pyarrow cannot open is a `ConfigError` naming it and why."""
+        if isinstance(output, OutputFiles):
+            return output
         if not is_uri(output):
             directory = local_path(output).resolve()
             return cls(pafs.LocalFileSystem(), directory.as_posix(), str(output), local=True)

@@ -28,7 +28,7 @@ import attrs
 
 from rowforge.errors import RowforgeError
 from rowforge.storage.durable import fsync_directory
-from rowforge.storage.location import OutputFiles, is_uri, name_inside
+from rowforge.storage.location import OutputFiles, is_uri, local_path, name_inside
 from rowforge.storage.ordered_items import OrderedItems
 
 SCHEMA_VERSION = 1
@@ -253,7 +253,7 @@ def write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
     fsync_directory(path.parent)
 
 
-def read_metadata(output_dir: Path | str) -> dict[str, Any]:
+def read_metadata(output_dir: Path | str | OutputFiles) -> dict[str, Any]:
     """Load metadata.json of a local or remote output (see `storage.location`), or raise a
     `RowforgeError` saying what is wrong with it."""
     path = name_inside(output_dir, METADATA_FILE)
@@ -261,10 +261,11 @@ def read_metadata(output_dir: Path | str) -> dict[str, Any]:
         if is_uri(output_dir):
             text = OutputFiles.at(output_dir).read_bytes(METADATA_FILE).decode("utf-8")
         else:
-            text = Path(output_dir, METADATA_FILE).read_text(encoding="utf-8")
+            text = Path(local_path(output_dir), METADATA_FILE).read_text(encoding="utf-8")
         document: dict[str, Any] = json.loads(text)
     except FileNotFoundError:
-        raise RowforgeError(f"{output_dir}: no {METADATA_FILE}; not a rowforge output") from None
+        where = output_dir.uri if isinstance(output_dir, OutputFiles) else output_dir
+        raise RowforgeError(f"{where}: no {METADATA_FILE}; not a rowforge output") from None
     except json.JSONDecodeError as error:
         raise RowforgeError(f"{path}: unreadable metadata: {error}") from error
     version = document.get("schema_version")

@@ -59,7 +59,7 @@ class ParquetSink:
     """
 
     def __init__(self, output: Path | str | OutputFiles, schema: RunSchema | None = None) -> None:
-        self.files = output if isinstance(output, OutputFiles) else OutputFiles.at(output)
+        self.files = OutputFiles.at(output)
         self.files.make_parquet_dir()
         self.schema = schema if schema is not None else RunSchema()
 

@@ -82,7 +82,7 @@ def workspace(output: Path | str | OutputFiles, *, existing: bool) -> Iterator[W
     """The workspace of `output`. A local output is its own workspace. For a remote one, a
     fresh local working copy, removed on leaving the block; with `existing`, the remote
     output's control files are downloaded into it first (resume, check)."""
-    files = output if isinstance(output, OutputFiles) else OutputFiles.at(output)
+    files = OutputFiles.at(output)
     if files.local:
         yield Workspace(local_path(files.uri), files)
         return
