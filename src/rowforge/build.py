@@ -261,7 +261,7 @@ def resume(
     Steps, processors and RunConfig come from the build's recipe.json unless given. A
     configuration whose hash differs from the build's is refused unless `allow_config_change`.
     New files get the schema of the files already written. `output_dir` is a local directory,
-    a URI (`s3://...`), or the workspace of one a caller already opened.
+    a URI (`s3://...`), `OutputFiles`, or the workspace of one that a caller already opened.
     """
     if not isinstance(output_dir, Workspace):
         with workspace(output_dir, existing=True) as space:
