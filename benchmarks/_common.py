@@ -155,3 +155,19 @@ def chain_steps() -> list[Any]:
         Step("b", lambda row: row["a"] + 1, depends_on=("a",)),
         Step("c", lambda row: row["b"] + 1, depends_on=("b",)),
     ]
+
+
+def mock_model(port: int, cap: int, alias: str = "llm") -> Any:
+    """The model entry the HTTP benchmarks point at `rowforge mock-server` on 127.0.0.1:`port`
+    (provider openai, `cap` requests at once). Imported lazily: a bare-client child of
+    request_cpu.py measures its CPU without rowforge's model layer loaded."""
+    from rowforge.models import ModelConfig
+
+    return ModelConfig(
+        alias=alias,
+        provider="openai",
+        model="mock-1",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        max_parallel_requests=cap,
+        timeout_s=30,
+    )

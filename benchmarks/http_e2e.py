@@ -33,11 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, print_table
+from _common import emit_json, mock_model, print_table
 from rowforge.api import build
 from rowforge.config.columns import CategorySampler, ExpressionColumn, LLMTextColumn
 from rowforge.config.dataset import DatasetConfig
-from rowforge.models import ModelConfig
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 
@@ -77,14 +76,7 @@ def start_server(latency_ms: float) -> tuple[subprocess.Popen[str], int]:
 
 
 def config_for(port: int, cap: int) -> DatasetConfig:
-    model = ModelConfig(
-        alias="llm",
-        provider="openai",
-        model="mock-1",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        max_parallel_requests=cap,
-        timeout_s=30,
-    )
+    model = mock_model(port, cap)
     return DatasetConfig(
         columns=[
             CategorySampler(name="topic", values=["billing", "shipping", "returns", "accounts"]),
@@ -138,17 +130,19 @@ def measure(
                 result = build(config_for(port, cap), records, Path(output), run_config)
             wall = time.perf_counter() - started
             cpu = cpu_seconds() - cpu_before
+            # metadata.json is read on first use: before the temporary directory goes
+            written, outcome = result.num_records, result.outcome
     finally:
         server.terminate()
         server.wait(timeout=10)
-    requests = result.num_records * LLM_COLUMNS
+    requests = written * LLM_COLUMNS
     row = {
         "cap": cap,
         "latency_ms": latency_ms,
-        "records": result.num_records,
-        "outcome": result.outcome,
+        "records": written,
+        "outcome": outcome,
         "wall_s": round(wall, 3),
-        "records_per_s": round(result.num_records / wall, 1),
+        "records_per_s": round(written / wall, 1),
         "requests_per_s": round(requests / wall, 1),
         "client_cpu_ms_per_request": round(1000 * cpu / requests, 3),
         "gc_ms_per_request": round(1000 * collected["seconds"] / requests, 4),

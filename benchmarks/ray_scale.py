@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, machine_description, print_table
+from _common import emit_json, machine_description, mock_model, print_table
 from http_e2e import start_server
 from rowforge.api import build
 from rowforge.config.columns import (
@@ -47,7 +47,6 @@ from rowforge.config.columns import (
 )
 from rowforge.config.dataset import DatasetConfig
 from rowforge.distributed.cluster import ray_session
-from rowforge.models import ModelConfig
 from rowforge.scheduler import RunConfig
 from rowforge.scheduler.gc_tuning import RECOMMENDED_YOUNG_THRESHOLD
 from rowforge.storage.arrow_types import RunSchema
@@ -60,17 +59,6 @@ LLM_COLUMNS = 2
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def model(alias: str, port: int) -> ModelConfig:
-    return ModelConfig(
-        alias=alias,
-        provider="openai",
-        model="mock-1",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        max_parallel_requests=CAP,
-        timeout_s=30,
-    )
-
-
 def llm_config(ports: tuple[int, int]) -> DatasetConfig:
     return DatasetConfig(
         columns=[
@@ -79,7 +67,7 @@ def llm_config(ports: tuple[int, int]) -> DatasetConfig:
             LLMTextColumn(name="answer", model="b", prompt="Answer: {{ question }}"),
             ExpressionColumn(name="pair", template="Q: {{ question }} A: {{ answer }}"),
         ],
-        models=[model("a", ports[0]), model("b", ports[1])],
+        models=[mock_model(ports[0], CAP, "a"), mock_model(ports[1], CAP, "b")],
     )
 
 

@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, machine_description, print_table
+from _common import emit_json, machine_description, mock_model, print_table
 from http_e2e import start_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -101,19 +101,6 @@ class Measurement:
         return {"cpu_s": self.cpu, "server_cpu_s": self.server_cpu, "wall_s": self.wall}
 
 
-def model_config(port: int, cap: int) -> Any:
-    from rowforge.models import ModelConfig
-
-    return ModelConfig(
-        alias="llm",
-        provider="openai",
-        model="mock-1",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        max_parallel_requests=cap,
-        timeout_s=30,
-    )
-
-
 # --- the child: one measurement in a fresh process ------------------------------------------
 
 
@@ -123,7 +110,7 @@ async def bare_run(port: int, cap: int, requests: int) -> None:
 
     from rowforge.models.openai_client import OpenAIClient
 
-    client = OpenAIClient(model_config(port, cap))
+    client = OpenAIClient(mock_model(port, cap))
     body = client._body([{"role": "user", "content": PROMPT}], None)
     remaining = [requests]
     async with aiohttp.ClientSession(
@@ -158,7 +145,7 @@ def rowforge_build(port: int, cap: int, records: int, server_pid: int) -> dict[s
 
     config = DatasetConfig(
         columns=[LLMTextColumn(name="text", model="llm", prompt=PROMPT)],
-        models=[model_config(port, cap)],
+        models=[mock_model(port, cap)],
     )
     run_config = RunConfig(
         max_in_flight=max(256, 2 * cap), gc_young_threshold=RECOMMENDED_YOUNG_THRESHOLD
