@@ -120,6 +120,7 @@ def test_an_interrupted_remote_build_resumes_to_the_same_dataset(s3: LocalS3) ->
     files = OutputFiles.at(uri)
     files.delete("parquet-files/batch_00002.parquet")  # as if the run died before it
     files.write_bytes("parquet-files/.batch_00003.parquet.0a1b2c.tmp", b"half an upload")
+    files.write_bytes(".metadata.json.3d4e5f.tmp", b"half a publish")
     document = _remote_metadata(uri)
     document["outcome"] = "running"
     files.write_bytes("metadata.json", json.dumps(document).encode())
@@ -128,7 +129,7 @@ def test_an_interrupted_remote_build_resumes_to_the_same_dataset(s3: LocalS3) ->
 
     pd.testing.assert_frame_equal(_remote_frame(s3, uri), original)
     keys = s3.keys(uri)
-    assert "parquet-files/.batch_00003.parquet.0a1b2c.tmp" not in keys  # leftover removed
+    assert not [key for key in keys if key.rsplit("/", 1)[-1].startswith(".")]  # leftovers gone
     assert {"events.jsonl", "events-0001.jsonl"} <= set(keys)  # the old log kept, as locally
     assert read_metadata(uri)["outcome"] == "completed"
     assert first_violation(uri) is None
@@ -268,8 +269,9 @@ def test_publishing_uploads_what_changed_metadata_last_and_removes_what_went(
     for name in ("metadata.json", "events.jsonl", "config.yaml"):
         (space.directory / name).write_text(name)
 
+    (space.directory / ".metadata.json.tmp").write_text("a write cut short")
     space.publish()
-    assert store.log == [
+    assert store.log == [  # the hidden temporary file stays here
         ("move", "config.yaml"),
         ("move", "events.jsonl"),
         ("move", "metadata.json"),
@@ -329,3 +331,14 @@ def test_a_filesystem_configured_in_code_is_an_output_too(s3: LocalS3) -> None:
     resumed = rowforge.resume(files)
     pd.testing.assert_frame_equal(resumed.load_dataset(), built.load_dataset())
     assert first_violation(files) is None
+
+
+def test_a_file_uri_is_a_local_directory(tmp_path: Path) -> None:
+    """`file://` names a local directory: written in place (fsync, rename), not through a
+    working copy, and named as the path."""
+    uri = f"file://{tmp_path / 'out'}"
+    files = OutputFiles.at(uri)
+    assert files.local and files.base == str(tmp_path / "out")
+    build_steps(STEPS, 20, uri, config=CONFIG)
+    assert (tmp_path / "out" / "parquet-files" / "batch_00001.parquet").is_file()
+    assert first_violation(tmp_path / "out") is None

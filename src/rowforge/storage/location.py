@@ -141,9 +141,11 @@ class OutputFiles:
         ]
 
     def remove_leftovers(self) -> None:
-        """Delete the temporary files of writes that never completed (a crash mid-write)."""
-        for name in self.listing(PARQUET_DIR):
-            if name.rsplit("/", 1)[-1].startswith("."):
+        """Delete the temporary files (`.<name>...tmp`) of writes that never completed, a crash
+        mid-write: row groups' in parquet-files/, metadata.json's and the logs' beside it."""
+        for name in self.listing() + self.listing(PARQUET_DIR):
+            base = name.rsplit("/", 1)[-1]
+            if base.startswith(".") and base.endswith(".tmp"):
                 self.filesystem.delete_file(self.path(name))
 
     def num_rows(self, relative: str) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 
-from rowforge.storage.location import PARQUET_DIR, OutputFiles, local_path
+from rowforge.storage.location import OutputFiles, local_path
 from rowforge.storage.metadata import METADATA_FILE
 
 
@@ -42,9 +42,10 @@ class Workspace:
         return not self.files.local
 
     def download(self) -> None:
-        """Copy the remote output's control files (everything outside parquet-files/) here."""
+        """Copy the remote output's control files (its top-level files) here, not the
+        temporary objects of an upload that never completed (resume deletes those)."""
         for name in self.files.listing():
-            if name.startswith(".") or name.startswith(f"{PARQUET_DIR}/"):
+            if name.startswith("."):
                 continue
             target = self.directory / name
             target.write_bytes(self.files.read_bytes(name))
