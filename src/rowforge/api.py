@@ -221,7 +221,7 @@ def _resume_in(
             on_progress=on_progress,
         )
     config = anchored_paths(config) if config is not None else load_config(output / CONFIG_FILE)
-    metadata = read_metadata(output)
+    metadata = space.metadata()
     base = run_config or RunConfig(buffer_size=int(metadata["buffer_size"]))
     compiled = compile_config(config, base, int(metadata["target_num_records"]))
     return resume_steps(

@@ -43,7 +43,6 @@ from rowforge.storage.location import OutputFiles
 from rowforge.storage.metadata import (
     RowGroupRecord,
     RunIdentity,
-    read_metadata,
 )
 from rowforge.storage.output_dir import claim_output
 from rowforge.storage.recorder import MetadataRecorder, now
@@ -280,7 +279,7 @@ def resume(
             )
     space = output_dir
     output = space.directory
-    metadata = read_metadata(space.files)  # errors name the output, not a working copy
+    metadata = space.metadata()
     if steps is None:
         steps, stored_processors, stored_config = load_recipe(output)
         processors = stored_processors if processors is None else processors

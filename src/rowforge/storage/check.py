@@ -19,7 +19,7 @@ from typing import Any
 
 from rowforge.errors import RowforgeError
 from rowforge.storage.location import OutputFiles
-from rowforge.storage.metadata import RowGroupRecord, read_metadata
+from rowforge.storage.metadata import RowGroupRecord
 from rowforge.storage.trace_check import event_violation
 from rowforge.storage.workspace import workspace
 
@@ -28,8 +28,8 @@ def first_violation(output_dir: Path | str | OutputFiles) -> str | None:
     """None when the output (a local directory or a URI, see `storage.location`) honours the
     contract, else a sentence naming the problem."""
     try:
-        metadata = read_metadata(output_dir)
         with workspace(output_dir, existing=True) as space:
+            metadata = space.metadata()
             # events-0001.jsonl ... events.jsonl (the newest)
             logs = sorted(space.directory.glob("events*.jsonl"))
             if not logs:

@@ -253,10 +253,14 @@ def write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
     fsync_directory(path.parent)
 
 
-def read_metadata(output_dir: Path | str | OutputFiles) -> dict[str, Any]:
+def read_metadata(
+    output_dir: Path | str | OutputFiles, *, named: str | None = None
+) -> dict[str, Any]:
     """Load metadata.json of a local or remote output (see `storage.location`), or raise a
-    `RowforgeError` saying what is wrong with it."""
-    path = name_inside(output_dir, METADATA_FILE)
+    `RowforgeError` saying what is wrong with it; the errors call the output `named` when
+    given (a remote output's working copy is read under the output's own name)."""
+    shown = named if named is not None else output_dir
+    path = name_inside(shown, METADATA_FILE)
     try:
         if is_uri(output_dir):
             text = OutputFiles.at(output_dir).read_bytes(METADATA_FILE).decode("utf-8")
@@ -264,7 +268,7 @@ def read_metadata(output_dir: Path | str | OutputFiles) -> dict[str, Any]:
             text = Path(local_path(output_dir), METADATA_FILE).read_text(encoding="utf-8")
         document: dict[str, Any] = json.loads(text)
     except FileNotFoundError:
-        where = output_dir.uri if isinstance(output_dir, OutputFiles) else output_dir
+        where = shown.uri if isinstance(shown, OutputFiles) else shown
         raise RowforgeError(f"{where}: no {METADATA_FILE}; not a rowforge output") from None
     except json.JSONDecodeError as error:
         raise RowforgeError(f"{path}: unreadable metadata: {error}") from error

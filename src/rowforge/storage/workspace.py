@@ -21,11 +21,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from rowforge.storage.location import OutputFiles, local_path
-from rowforge.storage.metadata import METADATA_FILE
+from rowforge.storage.metadata import METADATA_FILE, read_metadata
 
 
 @attrs.define
@@ -40,6 +41,11 @@ class Workspace:
     @property
     def remote(self) -> bool:
         return not self.files.local
+
+    def metadata(self) -> dict[str, Any]:
+        """metadata.json as found here (for a remote output, as downloaded), with errors
+        naming the output rather than its working copy."""
+        return read_metadata(self.directory, named=self.files.uri)
 
     def download(self) -> None:
         """Copy the remote output's control files (its top-level files) here, not the
